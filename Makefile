@@ -1,0 +1,62 @@
+# The two commands in README: `make demo` and `make test`. Each creates what it needs by itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+DEPS_STAMP := $(VENV)/.deps-installed
+SAM_STAMP := $(SAM_VENV)/.sam-installed
+export PYTHONPATH := layers/common:.
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: demo test unit infra lint typecheck events install build deploy clean
+
+$(DEPS_STAMP): pyproject.toml layers/common/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r layers/common/requirements.txt --group dev
+	touch $@
+
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+install: $(DEPS_STAMP) $(SAM_STAMP)
+
+## make demo: play a sample call through the real handlers (moto for AWS, Plivo-signed webhooks)
+demo: $(DEPS_STAMP)
+	$(BIN)/python -m tests.local.demo
+
+## make test: lint, type-check, unit and template tests (no network, Docker, AWS or Plivo needed)
+test: install lint typecheck
+	$(BIN)/python -m pytest
+
+unit: $(DEPS_STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+infra: install
+	$(BIN)/python -m pytest tests/infra
+
+lint: $(DEPS_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEPS_STAMP)
+	$(BIN)/mypy
+
+## make events: regenerate events/*.json (signed with the test auth token)
+events: $(DEPS_STAMP)
+	$(BIN)/python -m tests.support.make_events
+
+build: $(SAM_STAMP)
+	$(SAM) build
+
+deploy: build
+	$(SAM) deploy --config-env $${ENV:-dev}
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,57 @@
+"""POST /plivo/answer: record the call as answered and return the <Stream> XML that connects its audio."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from voiceagent import routes
+from voiceagent.answering import answer_call
+from voiceagent.clock import utcnow
+from voiceagent.credentials import stream_token_key
+from voiceagent.http_api import public_url, query_param, verified_webhook, webhook_app, xml_response
+from voiceagent.repository import call_repository
+from voiceagent.settings import get_settings
+from voiceagent.webhooks import AnswerWebhook
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = webhook_app([routes.ANSWER])
+
+
+@app.post(routes.ANSWER)
+@tracer.capture_method
+def answer() -> Response[str]:
+    event = app.current_event
+    webhook = verified_webhook(event, AnswerWebhook)
+    logger.append_keys(call_uuid=webhook.call_uuid)
+    settings = get_settings()
+    result = answer_call(
+        webhook,
+        repository=call_repository(),
+        token_key=stream_token_key(),
+        websocket_url=settings.websocket_url,
+        status_callback_url=public_url(event, routes.STREAM_STATUS),
+        stream_timeout_seconds=settings.stream_timeout_seconds,
+        token_ttl_seconds=settings.stream_token_ttl_seconds,
+        placement_id=query_param(event, routes.PLACEMENT_PARAM),
+        now=utcnow(),
+    )
+    if result.transition.applied:
+        metrics.add_metric(name="CallsAnswered", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "call answered", extra={"applied": result.transition.applied, "state": result.transition.current}
+    )
+    return xml_response(result.xml)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

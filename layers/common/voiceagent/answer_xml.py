@@ -1,0 +1,29 @@
+"""Plivo XML documents, built with Plivo's own XML builder."""
+
+from __future__ import annotations
+
+from plivo import plivoxml
+
+STREAM_CONTENT_TYPE = "audio/x-mulaw;rate=8000"
+
+
+def stream_response(*, websocket_url: str, status_callback_url: str, stream_timeout_seconds: int) -> str:
+    """Connect the callee's audio to our WebSocket, both ways, and keep the call up while it streams.
+
+    ``inbound`` is the only track Plivo allows with ``bidirectional``; mu-law 8 kHz is set explicitly because
+    Plivo's docs disagree on the default; the timeout stays under API Gateway's 2-hour connection limit.
+    """
+    response = plivoxml.ResponseElement()
+    response.add(
+        plivoxml.StreamElement(
+            websocket_url,
+            bidirectional=True,
+            audioTrack="inbound",
+            streamTimeout=stream_timeout_seconds,
+            statusCallbackUrl=status_callback_url,
+            statusCallbackMethod="POST",
+            contentType=STREAM_CONTENT_TYPE,
+            keepCallAlive=True,
+        )
+    )
+    return str(response.to_string(pretty=False))

@@ -1,0 +1,57 @@
+"""The answer webhook's domain logic: record the call as answered and connect its audio stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from voiceagent import stream_token
+from voiceagent.answer_xml import stream_response
+from voiceagent.repository import CallRepository, Transition
+from voiceagent.states import CallState
+from voiceagent.webhooks import AnswerWebhook
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    xml: str
+    transition: Transition
+
+
+def answer_call(
+    webhook: AnswerWebhook,
+    *,
+    repository: CallRepository,
+    token_key: bytes,
+    websocket_url: str,
+    status_callback_url: str,
+    stream_timeout_seconds: int,
+    token_ttl_seconds: int,
+    placement_id: str | None,
+    now: datetime,
+) -> AnswerResult:
+    """Record the answer (idempotent) and return the stream XML.
+
+    A retried answer webhook gets the same kind of XML back (Plivo needs a document every time) but does not
+    move the call: a call already further along stays where it is.
+    """
+    transition = repository.transition(
+        webhook.call_uuid,
+        CallState.ANSWERED,
+        now,
+        facts={
+            "from_number": webhook.from_ or None,
+            "to_number": webhook.to or None,
+            "direction": webhook.direction or None,
+            "request_uuid": webhook.request_uuid or webhook.a_leg_request_uuid,
+            "placement_id": placement_id,
+            "custom_headers": webhook.custom_headers() or None,
+        },
+    )
+    token = stream_token.issue(token_key, webhook.call_uuid, int(now.timestamp()), token_ttl_seconds)
+    xml = stream_response(
+        websocket_url=f"{websocket_url}?{token.query()}",
+        status_callback_url=status_callback_url,
+        stream_timeout_seconds=stream_timeout_seconds,
+    )
+    return AnswerResult(xml=xml, transition=transition)

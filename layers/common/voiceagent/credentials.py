@@ -1,0 +1,43 @@
+"""Secrets used to sign and verify: the Plivo auth token and the stream-token key.
+
+Both come from SSM Parameter Store (SecureString) through Powertools Parameters, cached per container for
+``SECRET_MAX_AGE_SECONDS`` so a rotated token is picked up without a redeploy. They are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from aws_lambda_powertools.utilities import parameters
+
+from voiceagent.settings import get_settings
+
+_STREAM_KEY_CONTEXT = b"voiceagent/stream-token/v1"
+
+
+def _read_secure_parameter(name: str) -> str:
+    value = parameters.get_parameter(name, decrypt=True, max_age=get_settings().secret_max_age_seconds)
+    if not isinstance(value, str) or not value:
+        raise RuntimeError(f"SSM parameter {name} is empty")
+    return value
+
+
+def plivo_auth_token() -> str:
+    return _read_secure_parameter(get_settings().plivo_auth_token_param)
+
+
+def stream_token_key() -> bytes:
+    """Key for the per-call WebSocket tokens.
+
+    A dedicated SSM parameter when configured; otherwise derived from the Plivo auth token with a fixed
+    context string, so a deployment needs only one secret and the raw token is never reused as a key.
+    """
+    settings = get_settings()
+    if settings.stream_token_secret_param:
+        return _read_secure_parameter(settings.stream_token_secret_param).encode()
+    return derive_stream_token_key(plivo_auth_token())
+
+
+def derive_stream_token_key(auth_token: str) -> bytes:
+    return hmac.new(auth_token.encode(), _STREAM_KEY_CONTEXT, hashlib.sha256).digest()

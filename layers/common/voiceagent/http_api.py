@@ -1,0 +1,202 @@
+"""What every Plivo webhook does the same way: rebuild the public URL, parse the body, check the signature,
+and map errors to clear HTTP answers. Handlers get a ready resolver from ``webhook_app()``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from pydantic import BaseModel, ValidationError
+
+from voiceagent.credentials import plivo_auth_token
+from voiceagent.settings import get_settings
+from voiceagent.signature import SignatureError, verify_v3
+from voiceagent.webhooks import WebhookT, parse_webhook
+
+logger = Logger(child=True)
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 200
+XML = "application/xml"
+
+FormParams = dict[str, list[str]]
+
+
+class MalformedRequest(Exception):
+    """The body cannot be read as the webhook it claims to be: answered with 400, nothing is stored."""
+
+
+class PayloadTooLarge(MalformedRequest):
+    """Bodies larger than any Plivo webhook: answered with 413."""
+
+
+def route_path(event: APIGatewayProxyEventV2) -> str:
+    """The route path without the stage prefix that HTTP API puts in ``rawPath`` for named stages."""
+    raw_path = event.raw_path or "/"
+    stage = event.request_context.stage
+    prefix = f"/{stage}"
+    if stage and stage != "$default" and (raw_path == prefix or raw_path.startswith(prefix + "/")):
+        return raw_path[len(prefix) :] or "/"
+    return raw_path
+
+
+def public_base_url(event: APIGatewayProxyEventV2) -> str:
+    """The base URL Plivo uses to reach this API: configured, or rebuilt from the request context."""
+    configured = get_settings().public_base
+    if configured:
+        return configured
+    stage = event.request_context.stage
+    stage_path = f"/{stage}" if stage and stage != "$default" else ""
+    return f"https://{event.request_context.domain_name}{stage_path}"
+
+
+def public_url(event: APIGatewayProxyEventV2, path: str, query: str = "") -> str:
+    url = public_base_url(event) + path
+    return f"{url}?{query}" if query else url
+
+
+def request_url(event: APIGatewayProxyEventV2) -> str:
+    """The URL Plivo called (and signed): public base + route path + raw query string."""
+    return public_url(event, route_path(event), event.raw_query_string or "")
+
+
+def _body_text(event: APIGatewayProxyEventV2) -> str:
+    body = event.body or ""
+    raw: bytes
+    if event.is_base64_encoded:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedRequest("body is not valid base64") from exc
+    else:
+        raw = body.encode("utf-8", errors="surrogatepass")
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedRequest("body is not UTF-8") from exc
+
+
+def _json_params(text: str) -> FormParams:
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise MalformedRequest("body is neither a form nor JSON") from exc
+    if not isinstance(document, dict):
+        raise MalformedRequest("JSON body must be an object")
+    if len(document) > MAX_FORM_FIELDS:
+        raise MalformedRequest("too many fields")
+    params: FormParams = {}
+    for key, value in document.items():
+        if isinstance(value, (dict, list)):
+            params[key] = [json.dumps(value, separators=(",", ":"), sort_keys=True)]
+        elif value is None:
+            params[key] = [""]
+        elif isinstance(value, bool):
+            params[key] = ["true" if value else "false"]
+        else:
+            params[key] = [str(value)]
+    return params
+
+
+def form_params(event: APIGatewayProxyEventV2) -> FormParams:
+    """Parse a webhook body: form-encoded (Plivo's default), or a JSON object as a fallback."""
+    text = _body_text(event)
+    content_type = (event.headers or {}).get("content-type", "").lower()
+    if "json" in content_type or text.lstrip().startswith("{"):
+        return _json_params(text)
+    try:
+        return parse_qs(text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError as exc:  # raised past max_num_fields
+        raise MalformedRequest("too many fields") from exc
+
+
+def verified_params(event: APIGatewayProxyEventV2) -> FormParams:
+    """Parse the body and prove it came from Plivo; raises before anything is stored."""
+    params = form_params(event)
+    verify_v3(
+        method=event.request_context.http.method,
+        url=request_url(event),
+        headers={key.lower(): value for key, value in (event.headers or {}).items()},
+        params=params,
+        auth_token=plivo_auth_token(),
+    )
+    return params
+
+
+def verified_webhook(event: APIGatewayProxyEventV2, model: type[WebhookT]) -> WebhookT:
+    return parse_webhook(model, verified_params(event))
+
+
+def query_param(event: APIGatewayProxyEventV2, name: str) -> str | None:
+    return (event.query_string_parameters or {}).get(name) or None
+
+
+def xml_response(body: str) -> Response[str]:
+    return Response(status_code=200, content_type=XML, body=body)
+
+
+def _error(status_code: int, message: str, headers: Mapping[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": message}),
+        headers=dict(headers or {}),
+    )
+
+
+def _field_names(errors: Sequence[Any]) -> str:
+    return ", ".join(sorted({".".join(str(part) for part in error["loc"]) for error in errors})) or "body"
+
+
+def webhook_app(webhook_paths: Sequence[str]) -> APIGatewayHttpResolver:
+    """A resolver with the shared error mapping: 403 bad signature, 400 bad body, 405 wrong method."""
+    app = APIGatewayHttpResolver()
+    known_paths = frozenset(webhook_paths)
+
+    def _forbidden(exc: SignatureError) -> Response[str]:
+        logger.warning("rejected webhook: bad signature", extra={"reason": str(exc), "path": _path(app)})
+        return _error(403, "forbidden")
+
+    def _too_large(exc: PayloadTooLarge) -> Response[str]:
+        logger.warning("rejected webhook: body too large", extra={"path": _path(app)})
+        return _error(413, str(exc))
+
+    def _malformed(exc: MalformedRequest) -> Response[str]:
+        logger.warning("rejected webhook: malformed body", extra={"reason": str(exc), "path": _path(app)})
+        return _error(400, str(exc))
+
+    def _invalid(exc: ValidationError) -> Response[str]:
+        fields = _field_names(exc.errors())
+        logger.warning("rejected webhook: invalid fields", extra={"fields": fields, "path": _path(app)})
+        return _error(400, f"invalid or missing fields: {fields}")
+
+    def _not_found(_exc: Exception) -> Response[str]:
+        if route_path(app.current_event) in known_paths:
+            return _error(405, "method not allowed", headers={"Allow": "POST"})
+        return _error(404, "not found")
+
+    # Registered by call rather than as decorators: Powertools' decorators are untyped.
+    app.exception_handler(SignatureError)(_forbidden)
+    app.exception_handler(PayloadTooLarge)(_too_large)
+    app.exception_handler(MalformedRequest)(_malformed)
+    app.exception_handler(ValidationError)(_invalid)
+    app.not_found(_not_found)
+    return app
+
+
+def _path(app: APIGatewayHttpResolver) -> str:
+    return route_path(app.current_event)
+
+
+def as_model_dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, exclude_none=True)

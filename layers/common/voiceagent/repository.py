@@ -1,0 +1,258 @@
+"""Call state in DynamoDB: the only module that knows the table's key shapes.
+
+One table, partitioned by call: the call record, and later its stream records and timeline events, share the
+partition ``CALL#<CallUUID>`` so a call's whole history is one Query. Every item has ``expires_at`` (TTL).
+Writes that change state are conditional (see ``states``), so retried or out-of-order webhooks are safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from voiceagent import aws
+from voiceagent.clock import iso
+from voiceagent.settings import get_settings
+from voiceagent.states import ALLOWED_FROM, CallState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+PK = "pk"
+SK = "sk"
+TTL_ATTRIBUTE = "expires_at"
+CALL_SK = "CALL"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def call_key(call_uuid: str) -> dict[str, Any]:
+    return {PK: {"S": f"CALL#{call_uuid}"}, SK: {"S": CALL_SK}}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Outcome of a state change: whether this request moved the call, and the state it found."""
+
+    applied: bool
+    previous: CallState | None
+    current: CallState | None
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _state_of(item: Mapping[str, Any] | None) -> CallState | None:
+    raw = (item or {}).get("state", {}).get("S")
+    return CallState(raw) if raw else None
+
+
+class CallRepository:
+    def __init__(self, table_name: str, client: DynamoDBClient, ttl: timedelta) -> None:
+        self._table = table_name
+        self._client = client
+        self._ttl = ttl
+
+    def _expiry(self, now: datetime) -> int:
+        return int((now + self._ttl).timestamp())
+
+    def get_call(self, call_uuid: str) -> dict[str, Any] | None:
+        response = self._client.get_item(TableName=self._table, Key=call_key(call_uuid), ConsistentRead=True)
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+    def transition(
+        self, call_uuid: str, target: CallState, now: datetime, facts: Mapping[str, Any] | None = None
+    ) -> Transition:
+        """Move the call to ``target`` if its state allows it; record ``facts`` either way.
+
+        Facts are first-write-wins (``if_not_exists``): a retried webhook cannot overwrite what the first
+        delivery recorded, and a late one still adds what it knows without moving the state back.
+        """
+        move = _Update(now)
+        move.set("state", target.value)
+        move.set_once(f"{target.value}_at", iso(now))
+        move.set("call_uuid", call_uuid)
+        move.set(TTL_ATTRIBUTE, self._expiry(now))
+        move.set_facts(facts)
+        allowed = [move.value(state.value) for state in sorted(ALLOWED_FROM[target])]
+        condition = f"attribute_not_exists({move.name('state')})"
+        if allowed:
+            condition += f" OR {move.name('state')} IN ({', '.join(allowed)})"
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=call_key(call_uuid),
+                ConditionExpression=condition,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **move.arguments(),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            current = _state_of(exc.response.get("Item"))  # type: ignore[arg-type]
+        else:
+            return Transition(applied=True, previous=_state_of(response.get("Attributes")), current=target)
+        known = _Update(now)
+        if known.set_facts(facts):
+            # Not allowed to move: keep what this webhook knows without touching the state.
+            self._client.update_item(TableName=self._table, Key=call_key(call_uuid), **known.arguments())
+        return Transition(applied=False, previous=current, current=current)
+
+
+class _Update:
+    """One UpdateExpression with placeholder names and values, so attribute names never need escaping."""
+
+    def __init__(self, now: datetime) -> None:
+        self._names: dict[str, str] = {}
+        self._values: dict[str, Any] = {}
+        self._clauses: list[str] = []
+        self.set("updated_at", iso(now))
+
+    def name(self, attribute: str) -> str:
+        for placeholder, existing in self._names.items():
+            if existing == attribute:
+                return placeholder
+        placeholder = f"#n{len(self._names)}"
+        self._names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self._values)}"
+        self._values[placeholder] = _serializer.serialize(value)
+        return placeholder
+
+    def set(self, attribute: str, value: Any) -> None:
+        self._clauses.append(f"{self.name(attribute)} = {self.value(value)}")
+
+    def set_once(self, attribute: str, value: Any) -> None:
+        name = self.name(attribute)
+        self._clauses.append(f"{name} = if_not_exists({name}, {self.value(value)})")
+
+    def set_facts(self, facts: Mapping[str, Any] | None) -> bool:
+        """Add first-write-wins facts; returns whether there were any."""
+        present = sorted((name, value) for name, value in (facts or {}).items() if value is not None)
+        for name, value in present:
+            self.set_once(name, value)
+        return bool(present)
+
+    def arguments(self) -> dict[str, Any]:
+        return {
+            "UpdateExpression": "SET " + ", ".join(self._clauses),
+            "ExpressionAttributeNames": self._names,
+            "ExpressionAttributeValues": self._values,
+        }
+
+
+def call_repository() -> CallRepository:
+    settings = get_settings()
+    return CallRepository(
+        table_name=settings.calls_table_name,
+        client=aws.dynamodb(),
+        ttl=timedelta(days=settings.record_ttl_days),
+    )
+
+
+def connection_key(connection_id: str) -> dict[str, Any]:
+    return {PK: {"S": f"CONN#{connection_id}"}, SK: {"S": "CONN"}}
+
+
+class ConnectionRepository:
+    """Which live WebSocket connection carries which call's stream (written on connect/disconnect only)."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient, ttl: timedelta) -> None:
+        self._table = table_name
+        self._client = client
+        self._ttl = ttl
+
+    def attach(self, connection_id: str, call_uuid: str, now: datetime) -> None:
+        expires = int((now + self._ttl).timestamp())
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **connection_key(connection_id),
+                            **_to_item(
+                                {
+                                    "call_uuid": call_uuid,
+                                    "connected_at": iso(now),
+                                    TTL_ATTRIBUTE: expires,
+                                }
+                            ),
+                        },
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": call_key(call_uuid),
+                        "UpdateExpression": "SET #conn = :conn, #updated = :now, #uuid = :uuid,"
+                        " #expires = if_not_exists(#expires, :expires)",
+                        "ExpressionAttributeNames": {
+                            "#conn": "connection_id",
+                            "#updated": "updated_at",
+                            "#uuid": "call_uuid",
+                            "#expires": TTL_ATTRIBUTE,
+                        },
+                        "ExpressionAttributeValues": _to_item(
+                            {
+                                ":conn": connection_id,
+                                ":now": iso(now),
+                                ":uuid": call_uuid,
+                                ":expires": expires,
+                            }
+                        ),
+                    }
+                },
+            ]
+        )
+
+    def detach(self, connection_id: str, now: datetime) -> str | None:
+        """Forget the connection; clear it from its call unless a newer connection replaced it."""
+        response = self._client.delete_item(
+            TableName=self._table, Key=connection_key(connection_id), ReturnValues="ALL_OLD"
+        )
+        old = _from_item(response.get("Attributes") or {})
+        call_uuid = old.get("call_uuid")
+        if not isinstance(call_uuid, str):
+            return None
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=call_key(call_uuid),
+                UpdateExpression="REMOVE #conn SET #updated = :now, #disconnected = :now",
+                ConditionExpression="#conn = :conn",
+                ExpressionAttributeNames={
+                    "#conn": "connection_id",
+                    "#updated": "updated_at",
+                    "#disconnected": "disconnected_at",
+                },
+                ExpressionAttributeValues=_to_item({":conn": connection_id, ":now": iso(now)}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        return call_uuid
+
+
+def connection_repository() -> ConnectionRepository:
+    settings = get_settings()
+    return ConnectionRepository(
+        table_name=settings.calls_table_name,
+        client=aws.dynamodb(),
+        ttl=timedelta(days=settings.record_ttl_days),
+    )

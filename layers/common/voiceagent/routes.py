@@ -1,0 +1,12 @@
+"""The public paths of the HTTP API, in one place (template.yaml, handlers, simulator and docs use these)."""
+
+ANSWER = "/plivo/answer"
+MACHINE_DETECTION = "/plivo/machine-detection"
+VOICEMAIL = "/plivo/voicemail"
+STREAM_STATUS = "/plivo/stream-status"
+HANGUP = "/plivo/hangup"
+CALLS = "/calls"
+CALL = "/calls/<call_uuid>"
+
+PLACEMENT_PARAM = "placement"
+"""Query parameter carrying our placement id on the URLs we give Plivo when we place a call."""

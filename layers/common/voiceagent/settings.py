@@ -1,0 +1,74 @@
+"""Typed configuration, read from the environment once per container.
+
+Every Lambda function and the local stack get the same variables (template.yaml Globals); a missing or
+malformed one fails fast with its name instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class MachinePolicy(StrEnum):
+    """What to do when machine detection reports an answering machine."""
+
+    HANGUP = "hangup"
+    TRANSFER = "transfer"
+    AGENT = "agent"
+
+
+class ConfigurationError(RuntimeError):
+    """Raised when the environment does not describe a usable configuration."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    stage: str = Field(alias="STAGE", min_length=1)
+    calls_table_name: str = Field(alias="CALLS_TABLE_NAME", min_length=1)
+    plivo_auth_id: str = Field(alias="PLIVO_AUTH_ID", min_length=1)
+    plivo_auth_token_param: str = Field(alias="PLIVO_AUTH_TOKEN_PARAM", pattern=r"^/[\w.\-/]+$")
+    stream_token_secret_param: str | None = Field(default=None, alias="STREAM_TOKEN_SECRET_PARAM")
+    websocket_url: str = Field(alias="WEBSOCKET_URL", pattern=r"^wss?://[^?#]+$")
+    public_base_url: AnyUrl | None = Field(default=None, alias="PUBLIC_BASE_URL")
+    stream_timeout_seconds: Annotated[int, Field(ge=60, le=7200)] = Field(
+        default=3600, alias="STREAM_TIMEOUT_SECONDS"
+    )
+    stream_token_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = Field(
+        default=300, alias="STREAM_TOKEN_TTL_SECONDS"
+    )
+    default_machine_policy: MachinePolicy = Field(
+        default=MachinePolicy.HANGUP, alias="DEFAULT_MACHINE_POLICY"
+    )
+    record_ttl_days: Annotated[int, Field(ge=1, le=3650)] = Field(default=30, alias="RECORD_TTL_DAYS")
+    secret_max_age_seconds: Annotated[int, Field(ge=0, le=3600)] = Field(
+        default=300, alias="SECRET_MAX_AGE_SECONDS"
+    )
+
+    @field_validator("stream_token_secret_param", "public_base_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # CloudFormation cannot omit an env var without !If noise: an empty string means "unset".
+        return None if value == "" else value
+
+    @property
+    def public_base(self) -> str | None:
+        """The configured public base URL without a trailing slash (custom domains, tunnels)."""
+        return str(self.public_base_url).rstrip("/") if self.public_base_url else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read and validate the environment once per container (tests call ``get_settings.cache_clear()``)."""
+    try:
+        return Settings.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc

@@ -1,0 +1,49 @@
+"""Plivo V3 signature checks for webhooks that arrive through API Gateway.
+
+Plivo signs the URL it called (scheme, host, stage path, query) plus the POST form parameters and a nonce.
+Behind API Gateway that URL must be rebuilt from the request context, or taken from the configured public
+base URL when a custom domain or a tunnel sits in front. The check itself is Plivo's own function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from plivo.utils import validate_v3_signature
+
+SIGNATURE_HEADER = "x-plivo-signature-v3"
+NONCE_HEADER = "x-plivo-signature-v3-nonce"
+
+
+class SignatureError(Exception):
+    """The request is not provably from Plivo; the caller answers 403 and changes nothing."""
+
+
+def verify_v3(
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    params: Mapping[str, Sequence[str]],
+    auth_token: str,
+) -> None:
+    """Raise ``SignatureError`` unless one of the request's V3 signatures matches.
+
+    ``headers`` must have lower-case names (API Gateway HTTP API v2 lower-cases them). Missing headers are
+    answered here, because Plivo's function raises on them instead of returning False.
+    """
+    # Plivo may send several comma-separated signatures (one per auth token during rotation); any may match.
+    signature = ",".join(
+        part.strip() for part in headers.get(SIGNATURE_HEADER, "").split(",") if part.strip()
+    )
+    nonce = headers.get(NONCE_HEADER, "").strip()
+    if not signature or not nonce:
+        raise SignatureError("missing Plivo V3 signature headers")
+    # The SDK sorts and joins list values itself; pass a copy so it cannot mutate ours.
+    signed_params = {key: list(values) for key, values in params.items()} if method.upper() == "POST" else {}
+    try:
+        valid = validate_v3_signature(method.upper(), url, nonce, auth_token, signature, signed_params)
+    except Exception as exc:  # the SDK raises its own validation errors on odd input
+        raise SignatureError(f"signature could not be checked: {type(exc).__name__}") from exc
+    if not valid:
+        raise SignatureError("Plivo V3 signature does not match")

@@ -1,0 +1,104 @@
+"""Shared fixtures: a pinned environment, moto with the template's tables and the Plivo token in SSM."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.support import constants as c
+from tests.support.template import table_definition
+from voiceagent import aws
+from voiceagent.settings import get_settings
+
+BASE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": c.REGION,
+    "AWS_REGION": c.REGION,
+    "STAGE": c.STAGE,
+    "CALLS_TABLE_NAME": c.TABLE_NAME,
+    "PLIVO_AUTH_ID": c.TEST_AUTH_ID,
+    "PLIVO_AUTH_TOKEN_PARAM": c.AUTH_TOKEN_PARAM,
+    "STREAM_TOKEN_SECRET_PARAM": "",
+    "WEBSOCKET_URL": c.WEBSOCKET_URL,
+    "PUBLIC_BASE_URL": "",
+    "STREAM_TIMEOUT_SECONDS": "3600",
+    "STREAM_TOKEN_TTL_SECONDS": "300",
+    "DEFAULT_MACHINE_POLICY": "hangup",
+    "RECORD_TTL_DAYS": "30",
+    "POWERTOOLS_SERVICE_NAME": "plivo-voice-agent",
+    "POWERTOOLS_METRICS_NAMESPACE": "PlivoVoiceAgentTest",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+# Lambda sets these before the handler module is imported, and Powertools reads them in its constructors;
+# mirror that for modules imported at collection time.
+os.environ.update({name: value for name, value in BASE_ENV.items() if name.startswith("POWERTOOLS_")})
+
+
+def _reset_caches() -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    get_settings.cache_clear()
+    aws.reset_clients()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Every test starts from the same configuration and with no cached settings, clients or secrets."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SSM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    _reset_caches()
+    yield BASE_ENV
+    _reset_caches()
+
+
+@pytest.fixture
+def aws_stack(environment: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """moto in-process: the calls table as template.yaml declares it and the auth token in SSM."""
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=c.REGION)
+        dynamodb.create_table(TableName=c.TABLE_NAME, **table_definition("CallsTable"))
+        ssm = boto3.client("ssm", region_name=c.REGION)
+        ssm.put_parameter(Name=c.AUTH_TOKEN_PARAM, Value=c.TEST_AUTH_TOKEN, Type="SecureString")
+        yield {"dynamodb": dynamodb, "ssm": ssm}
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    class _Context:
+        function_name = "test-function"
+        memory_limit_in_mb = 512
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+        aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 10_000
+
+    return _Context()
+
+
+@pytest.fixture
+def table_items(aws_stack: dict[str, Any]) -> Any:
+    """All items in the calls table, deserialised (for asserting what was, or was not, written)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+
+    def _scan() -> list[dict[str, Any]]:
+        items = aws_stack["dynamodb"].scan(TableName=c.TABLE_NAME)["Items"]
+        return [{key: deserializer.deserialize(value) for key, value in item.items()} for item in items]
+
+    return _scan

@@ -1,0 +1,158 @@
+"""template.yaml passes `sam validate` and cfn-lint offline, and declares what the code relies on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.template import TEMPLATE_PATH, load_template, resources_of_type
+from voiceagent import routes
+
+ROOT = TEMPLATE_PATH.parent
+pytestmark = pytest.mark.infra
+
+
+def _tool(name: str, venv: str) -> str:
+    candidate = ROOT / venv / "bin" / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run `make test`, which installs it into {venv}/")
+    return found
+
+
+def _offline_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        SAM_CLI_TELEMETRY="0",
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="x",
+    )  # never used: validation is local
+    return env
+
+
+def test_sam_validate_passes() -> None:
+    result = subprocess.run(
+        [
+            _tool("sam", ".venv-sam"),
+            "validate",
+            "--template-file",
+            str(TEMPLATE_PATH),
+            "--region",
+            "us-east-1",
+        ],
+        capture_output=True,
+        text=True,
+        env=_offline_env(),
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_cfn_lint_passes() -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), str(TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        env=_offline_env(),
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_globals_pin_runtime_architecture_and_tracing() -> None:
+    function_globals = load_template()["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"} <= set(
+        function_globals["Environment"]["Variables"]
+    )
+
+
+def test_every_setting_is_provided_by_the_template() -> None:
+    from voiceagent.settings import Settings
+
+    provided = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    optional_with_defaults = {"SECRET_MAX_AGE_SECONDS"}
+    assert aliases - optional_with_defaults <= provided
+
+
+def test_layer_is_built_by_sam_for_the_runtime() -> None:
+    (layer,) = resources_of_type("AWS::Serverless::LayerVersion").values()
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").exists()
+
+
+def test_calls_table_has_ttl_and_on_demand_billing() -> None:
+    table = load_template()["Resources"]["CallsTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def _http_routes() -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for name, function in resources_of_type("AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                found[(event["Properties"]["Method"].upper(), event["Properties"]["Path"])] = {
+                    "function": name,
+                    **event["Properties"],
+                }
+    return found
+
+
+def test_answer_route_is_declared() -> None:
+    assert ("POST", routes.ANSWER) in _http_routes()
+
+
+def test_every_function_code_uri_has_a_handler() -> None:
+    for function in resources_of_type("AWS::Serverless::Function").values():
+        assert (ROOT / function["Properties"]["CodeUri"] / "app.py").exists()
+
+
+def test_outputs_give_every_url_a_user_pastes_into_plivo() -> None:
+    outputs = load_template()["Outputs"]
+    expected = {
+        "AnswerUrl": routes.ANSWER,
+        "MachineDetectionUrl": routes.MACHINE_DETECTION,
+        "VoicemailUrl": routes.VOICEMAIL,
+        "StreamStatusUrl": routes.STREAM_STATUS,
+        "HangupUrl": routes.HANGUP,
+    }
+    for name, path in expected.items():
+        assert outputs[name]["Value"]["Fn::Sub"].endswith(path), name
+    assert outputs["MediaWebSocketUrl"]["Value"]["Fn::Sub"].startswith("wss://")
+
+
+def test_websocket_api_routes_frames_by_event() -> None:
+    (api,) = resources_of_type("AWS::ApiGatewayV2::Api").values()
+    assert api["Properties"]["ProtocolType"] == "WEBSOCKET"
+    route_keys = {
+        route["Properties"]["RouteKey"] for route in resources_of_type("AWS::ApiGatewayV2::Route").values()
+    }
+    assert {"$connect", "$disconnect", "$default"} <= route_keys
+
+
+def test_no_function_gets_wildcard_permissions() -> None:
+    for name, function in resources_of_type("AWS::Serverless::Function").items():
+        for policy in function["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                assert all("*" not in action for action in actions), name
+                assert statement["Resource"] != "*", name

@@ -1,0 +1,21 @@
+"""Fixed values shared by the event generator and the tests (never real credentials)."""
+
+TEST_AUTH_ID = "MAAAAAAAAAAAAAAAAAAA"
+TEST_AUTH_TOKEN = "test-plivo-auth-token-not-a-secret"
+AUTH_TOKEN_PARAM = "/plivo-voice-agent/test/auth-token"
+STAGE = "dev"
+HTTP_API_DOMAIN = "abcdef1234.execute-api.us-east-1.amazonaws.com"
+WS_API_DOMAIN = "wsapi12345.execute-api.us-east-1.amazonaws.com"
+WEBSOCKET_URL = f"wss://{WS_API_DOMAIN}/{STAGE}"
+CUSTOM_DOMAIN_BASE = "https://voice.example.com/hooks"
+TABLE_NAME = "calls-test"
+REGION = "us-east-1"
+
+CALL_UUID = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+REQUEST_UUID = "0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9"
+PLACEMENT_ID = "pl-3b8d1f0e6a2c4b7d"
+FROM_NUMBER = "14155550100"
+TO_NUMBER = "14155550199"
+STREAM_ID = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"
+CONNECTION_ID = "Zx1YcdAbIAMCLdQ="
+FAR_FUTURE = 4102444800  # 2100-01-01: sample tokens that stay valid; expiry itself is tested with a clock

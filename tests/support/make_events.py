@@ -1,0 +1,210 @@
+"""Generate events/*.json: API Gateway HTTP API v2 and WebSocket events, signed like Plivo signs them.
+
+Run ``make events`` after changing a case. A unit test regenerates them in memory and compares, so the files
+and their signatures cannot drift from this generator or from the plivo SDK.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from tests.support import constants as c
+from tests.support.events import EVENTS_DIR
+from tests.support.plivo_signing import sign_v3
+from voiceagent import stream_token
+from voiceagent.credentials import derive_stream_token_key
+
+NONCE = "31415926535897932384"
+TIME_EPOCH_MS = 1732451400000
+
+
+def http_event(
+    path: str,
+    *,
+    form: Mapping[str, str] | None = None,
+    raw_body: str | None = None,
+    query: Mapping[str, str] | None = None,
+    method: str = "POST",
+    sign: str = "valid",
+    base_url: str | None = None,
+    domain: str = c.HTTP_API_DOMAIN,
+    stage: str = c.STAGE,
+    base64_body: bool = True,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, Any]:
+    """An HTTP API v2 event for a Plivo webhook. ``sign``: valid, wrong, missing, or several."""
+    query = dict(query or {})
+    raw_query = urlencode(query)
+    body = raw_body if raw_body is not None else urlencode(form or {})
+    stage_prefix = f"/{stage}" if stage != "$default" else ""
+    public = (base_url or f"https://{domain}{stage_prefix}") + path + (f"?{raw_query}" if raw_query else "")
+    headers = {
+        "content-type": content_type,
+        "host": domain,
+        "user-agent": "PlivoHTTP",
+        "x-forwarded-proto": "https",
+    }
+    if sign != "missing":
+        params = {key: [value] for key, value in (form or {}).items()}
+        good = sign_v3(method=method, url=public, params=params, nonce=NONCE, auth_token=c.TEST_AUTH_TOKEN)
+        wrong = sign_v3(method=method, url=public, params=params, nonce=NONCE, auth_token="not-the-token")
+        headers["x-plivo-signature-v3-nonce"] = NONCE
+        headers["x-plivo-signature-v3"] = {"valid": good, "wrong": wrong, "several": f"{wrong}, {good}"}[sign]
+        headers["x-plivo-signature-ma-v3"] = headers["x-plivo-signature-v3"]
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": f"{stage_prefix}{path}",
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": domain.split(".")[0],
+            "domainName": domain,
+            "domainPrefix": domain.split(".")[0],
+            "http": {
+                "method": method,
+                "path": f"{stage_prefix}{path}",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "18.215.163.158",
+                "userAgent": "PlivoHTTP",
+            },
+            "requestId": "KJ0e1gR4IAMEJ3Q=",
+            "routeKey": f"{method} {path}",
+            "stage": stage,
+            "time": "24/Nov/2024:12:30:00 +0000",
+            "timeEpoch": TIME_EPOCH_MS,
+        },
+        "isBase64Encoded": base64_body,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if body:
+        event["body"] = base64.b64encode(body.encode()).decode() if base64_body else body
+    return event
+
+
+def ws_event(
+    route: str, *, query: Mapping[str, str] | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """An API Gateway WebSocket event for the media route."""
+    event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
+    event: dict[str, Any] = {
+        "requestContext": {
+            "routeKey": route,
+            "eventType": event_type,
+            "messageDirection": "IN",
+            "connectionId": c.CONNECTION_ID,
+            "domainName": c.WS_API_DOMAIN,
+            "stage": c.STAGE,
+            "apiId": c.WS_API_DOMAIN.split(".")[0],
+            "requestId": "KJ0fAH7yIAMFa5w=",
+            "connectedAt": TIME_EPOCH_MS,
+            "requestTimeEpoch": TIME_EPOCH_MS,
+        },
+        "isBase64Encoded": False,
+    }
+    if route == "$connect":
+        event["headers"] = {"Host": c.WS_API_DOMAIN, "User-Agent": "Plivo-Stream"}
+        event["queryStringParameters"] = dict(query or {})
+    if route == "$disconnect":
+        event["requestContext"]["disconnectStatusCode"] = 1000
+        event["requestContext"]["disconnectReason"] = "Client-side close frame status code 1000"
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+ANSWER_FORM = {
+    "CallUUID": c.CALL_UUID,
+    "From": c.FROM_NUMBER,
+    "To": c.TO_NUMBER,
+    "CallStatus": "in-progress",
+    "Direction": "outbound",
+    "RequestUUID": c.REQUEST_UUID,
+    "ALegUUID": c.CALL_UUID,
+    "ALegRequestUUID": c.REQUEST_UUID,
+    "Event": "StartApp",
+    "X-PH-Campaign": "spring-renewals",
+}
+PLACEMENT_QUERY = {"placement": c.PLACEMENT_ID}
+
+
+def _token_query(expires: int, *, forged: bool = False) -> dict[str, str]:
+    key = derive_stream_token_key("forged-key" if forged else c.TEST_AUTH_TOKEN)
+    token = stream_token.issue(key, c.CALL_UUID, expires, 0)
+    return {"call_uuid": token.call_uuid, "expires": str(token.expires), "token": token.token}
+
+
+CASES: dict[str, Callable[[], dict[str, Any]]] = {
+    "answer_outbound": lambda: http_event("/plivo/answer", form=ANSWER_FORM, query=PLACEMENT_QUERY),
+    "answer_inbound_plain_body": lambda: http_event(
+        "/plivo/answer",
+        form={**ANSWER_FORM, "Direction": "inbound", "RequestUUID": "", "ALegRequestUUID": ""},
+        base64_body=False,
+    ),
+    "answer_several_signatures": lambda: http_event("/plivo/answer", form=ANSWER_FORM, sign="several"),
+    "answer_custom_domain": lambda: http_event(
+        "/plivo/answer", form=ANSWER_FORM, base_url=c.CUSTOM_DOMAIN_BASE, domain="voice.example.com"
+    ),
+    "answer_bad_signature": lambda: http_event("/plivo/answer", form=ANSWER_FORM, sign="wrong"),
+    "answer_missing_signature": lambda: http_event("/plivo/answer", form=ANSWER_FORM, sign="missing"),
+    "answer_missing_call_uuid": lambda: http_event(
+        "/plivo/answer", form={k: v for k, v in ANSWER_FORM.items() if k != "CallUUID"}
+    ),
+    "answer_invalid_call_uuid": lambda: http_event(
+        "/plivo/answer", form={**ANSWER_FORM, "CallUUID": "../../etc/passwd"}
+    ),
+    "answer_malformed_base64": lambda: {
+        **http_event("/plivo/answer", form=ANSWER_FORM),
+        "body": "%%% not base64 %%%",
+    },
+    "answer_not_utf8": lambda: {
+        **http_event("/plivo/answer", form=ANSWER_FORM),
+        "body": base64.b64encode(b"CallUUID=\xff\xfe").decode(),
+    },
+    "answer_oversized_body": lambda: http_event(
+        "/plivo/answer", raw_body="CallUUID=" + "a" * (70 * 1024), sign="missing"
+    ),
+    "answer_wrong_method": lambda: http_event("/plivo/answer", method="GET", form={}),
+    "unknown_path": lambda: http_event("/plivo/nowhere", form=ANSWER_FORM),
+    "media_connect": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE)),
+    "media_connect_expired_token": lambda: ws_event("$connect", query=_token_query(1_600_000_000)),
+    "media_connect_forged_token": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE, forged=True)),
+    "media_connect_missing_token": lambda: ws_event("$connect", query={}),
+    "media_disconnect": lambda: ws_event("$disconnect"),
+    "media_frame_unparsed": lambda: ws_event(
+        "$default",
+        body=json.dumps(
+            {
+                "event": "dtmf",
+                "sequenceNumber": 3,
+                "streamId": c.STREAM_ID,
+                "dtmf": {"track": "inbound", "digit": "5", "timestamp": "1732451401000"},
+            }
+        ),
+    ),
+    "media_frame_malformed": lambda: ws_event("$default", body="{not json"),
+}
+
+
+def render(name: str) -> str:
+    return json.dumps(CASES[name](), indent=2, sort_keys=True) + "\n"
+
+
+def main(out_dir: Path = EVENTS_DIR) -> int:
+    out_dir.mkdir(exist_ok=True)
+    for name in CASES:
+        (out_dir / f"{name}.json").write_text(render(name))
+    print(f"wrote {len(CASES)} events to {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.support.plivo_signing import sign_v3
+from voiceagent.signature import SignatureError, verify_v3
+
+URL = "https://api.example.com/dev/plivo/answer?placement=p1"
+TOKEN = "token-1"
+PARAMS = {"CallUUID": ["abc"], "From": ["1415"], "Empty": [""]}
+
+
+def headers(signature: str, nonce: str = "12345") -> dict[str, str]:
+    return {"x-plivo-signature-v3": signature, "x-plivo-signature-v3-nonce": nonce}
+
+
+def good_signature(url: str = URL, params: dict[str, list[str]] = PARAMS, method: str = "POST") -> str:
+    return sign_v3(method=method, url=url, params=params, nonce="12345", auth_token=TOKEN)
+
+
+def test_valid_post_signature_passes() -> None:
+    verify_v3(method="POST", url=URL, headers=headers(good_signature()), params=PARAMS, auth_token=TOKEN)
+
+
+def test_valid_get_signature_passes() -> None:
+    signature = good_signature(method="GET", params={})
+    verify_v3(method="GET", url=URL, headers=headers(signature), params={"ignored": ["x"]}, auth_token=TOKEN)
+
+
+def test_one_of_several_comma_separated_signatures_may_match() -> None:
+    signature = f"bm90LWl0, {good_signature()} ,"
+    verify_v3(method="POST", url=URL, headers=headers(signature), params=PARAMS, auth_token=TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "token"),
+    [
+        ("https://api.example.com/prod/plivo/answer?placement=p1", PARAMS, TOKEN),  # other stage
+        (URL, {**PARAMS, "From": ["1416"]}, TOKEN),  # tampered field
+        (URL, PARAMS, "another-token"),  # other account
+    ],
+)
+def test_mismatch_is_rejected(url: str, params: dict[str, list[str]], token: str) -> None:
+    with pytest.raises(SignatureError, match="does not match"):
+        verify_v3(method="POST", url=url, headers=headers(good_signature()), params=params, auth_token=token)
+
+
+@pytest.mark.parametrize(
+    "bad_headers",
+    [{}, {"x-plivo-signature-v3": "abc"}, {"x-plivo-signature-v3-nonce": "1"}, headers("  ", "  ")],
+)
+def test_missing_headers_are_rejected_without_calling_plivo(bad_headers: dict[str, str]) -> None:
+    with pytest.raises(SignatureError, match="missing"):
+        verify_v3(method="POST", url=URL, headers=bad_headers, params=PARAMS, auth_token=TOKEN)
+
+
+def test_sdk_errors_become_signature_errors() -> None:
+    # The SDK validates the URL and raises on anything but http(s).
+    with pytest.raises(SignatureError, match="could not be checked"):
+        verify_v3(method="POST", url="wss://x/y", headers=headers("abc"), params={}, auth_token=TOKEN)
