@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+import responses
 from moto import mock_aws
 
 from tests.support import constants as c
@@ -47,8 +48,12 @@ os.environ.update({name: value for name, value in BASE_ENV.items() if name.start
 def _reset_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
 
+    from voiceagent import connections, plivo_api
+
     get_settings.cache_clear()
     aws.reset_clients()
+    plivo_api.reset_client()
+    connections.management_client.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
@@ -73,6 +78,23 @@ def aws_stack(environment: dict[str, str]) -> Iterator[dict[str, Any]]:
         ssm = boto3.client("ssm", region_name=c.REGION)
         ssm.put_parameter(Name=c.AUTH_TOKEN_PARAM, Value=c.TEST_AUTH_TOKEN, Type="SecureString")
         yield {"dynamodb": dynamodb, "ssm": ssm}
+
+
+@pytest.fixture(autouse=True)
+def backoff_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retries back off without waiting; tests read the pauses that would have been taken."""
+    from voiceagent import plivo_api
+
+    pauses: list[float] = []
+    monkeypatch.setattr(plivo_api, "_sleep", pauses.append)
+    return pauses
+
+
+@pytest.fixture
+def plivo_rest() -> Iterator[responses.RequestsMock]:
+    """Plivo's REST API intercepted at the HTTP level, so the real plivo SDK code runs."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
 
 
 @pytest.fixture

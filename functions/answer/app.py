@@ -13,7 +13,7 @@ from voiceagent import routes
 from voiceagent.answering import answer_call
 from voiceagent.clock import utcnow
 from voiceagent.credentials import stream_token_key
-from voiceagent.http_api import public_url, query_param, verified_webhook, webhook_app, xml_response
+from voiceagent.http_api import http_app, public_url, query_param, verified_webhook, xml_response
 from voiceagent.repository import call_repository
 from voiceagent.settings import get_settings
 from voiceagent.webhooks import AnswerWebhook
@@ -21,11 +21,10 @@ from voiceagent.webhooks import AnswerWebhook
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = webhook_app([routes.ANSWER])
+app = http_app([routes.ANSWER])
 
 
 @app.post(routes.ANSWER)
-@tracer.capture_method
 def answer() -> Response[str]:
     event = app.current_event
     webhook = verified_webhook(event, AnswerWebhook)

@@ -87,7 +87,15 @@ def test_every_setting_is_provided_by_the_template() -> None:
 
     provided = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
     aliases = {field.alias for field in Settings.model_fields.values()}
-    optional_with_defaults = {"SECRET_MAX_AGE_SECONDS"}
+    # Defaults that suit AWS; the local stack and tuning override them through the environment.
+    optional_with_defaults = {
+        "SECRET_MAX_AGE_SECONDS",
+        "PLIVO_API_BASE_URL",
+        "PLIVO_TIMEOUT_SECONDS",
+        "VOICEMAIL_WAIT_SECONDS",
+        "VOICEMAIL_MIN_SILENCE_MS",
+        "WEBSOCKET_MANAGEMENT_ENDPOINT",
+    }
     assert aliases - optional_with_defaults <= provided
 
 
@@ -115,8 +123,16 @@ def _http_routes() -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
-def test_answer_route_is_declared() -> None:
-    assert ("POST", routes.ANSWER) in _http_routes()
+@pytest.mark.parametrize("path", [routes.ANSWER, routes.MACHINE_DETECTION, routes.VOICEMAIL, routes.HANGUP])
+def test_plivo_webhooks_are_public_post_routes(path: str) -> None:
+    route = _http_routes()[("POST", path)]
+    assert "Auth" not in route  # Plivo cannot sign with IAM: these check Plivo's signature instead
+
+
+def test_placing_calls_requires_iam() -> None:
+    route = _http_routes()[("POST", routes.CALLS)]
+    assert route["Auth"] == {"Authorizer": "AWS_IAM"}
+    assert load_template()["Resources"]["WebhookApi"]["Properties"]["Auth"]["EnableIamAuthorizer"] is True
 
 
 def test_every_function_code_uri_has_a_handler() -> None:

@@ -134,6 +134,63 @@ ANSWER_FORM = {
     "X-PH-Campaign": "spring-renewals",
 }
 PLACEMENT_QUERY = {"placement": c.PLACEMENT_ID}
+CALL_FORM = {
+    "CallUUID": c.CALL_UUID,
+    "From": c.FROM_NUMBER,
+    "To": c.TO_NUMBER,
+    "Direction": "outbound",
+    "RequestUUID": c.REQUEST_UUID,
+}
+MACHINE_FORM = {
+    **CALL_FORM,
+    "Machine": "true",
+    "IfMachine": "continue",
+    "Event": "MachineDetection",
+    "CallStatus": "in-progress",
+}
+HANGUP_FORM = {
+    **CALL_FORM,
+    "CallStatus": "completed",
+    "Event": "Hangup",
+    "HangupCause": "NORMAL_CLEARING",
+    "HangupCauseName": "Normal Hangup",
+    "HangupCauseCode": "4000",
+    "HangupSource": "Callee",
+    "Duration": "62",
+    "BillDuration": "62",
+    "StartTime": "2024-11-24 12:30:00",
+    "AnswerTime": "2024-11-24 12:30:08",
+    "EndTime": "2024-11-24 12:31:10",
+}
+UNANSWERED = {"AnswerTime": "", "Duration": "0", "BillDuration": "0"}
+
+
+def calls_event(body: str, *, method: str = "POST", path: str = "/calls") -> dict[str, Any]:
+    """POST /calls as HTTP API delivers it after IAM authorisation (the caller's identity in the context)."""
+    event = http_event(
+        path, raw_body=body, sign="missing", base64_body=False, content_type="application/json", method=method
+    )
+    event["requestContext"]["authorizer"] = {
+        "iam": {
+            "accessKey": "AKIAIOSFODNN7EXAMPLE",
+            "accountId": "123456789012",
+            "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+            "principalOrgId": None,
+            "userArn": "arn:aws:iam::123456789012:user/campaign-runner",
+            "userId": "AIDACKCEVSQ6C2EXAMPLE",
+        }
+    }
+    if not body:
+        event.pop("body", None)
+    return event
+
+
+PLACE_CALL = {
+    "to": c.TO_NUMBER,
+    "from": c.FROM_NUMBER,
+    "policy": "transfer",
+    "voicemail_message": "Hi, this is Acme about your renewal. Please call us back.",
+}
 
 
 def _token_query(expires: int, *, forged: bool = False) -> dict[str, str]:
@@ -174,6 +231,103 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "answer_wrong_method": lambda: http_event("/plivo/answer", method="GET", form={}),
     "unknown_path": lambda: http_event("/plivo/nowhere", form=ANSWER_FORM),
+    "machine_detection_machine": lambda: http_event(
+        "/plivo/machine-detection", form=MACHINE_FORM, query=PLACEMENT_QUERY
+    ),
+    "machine_detection_no_placement": lambda: http_event("/plivo/machine-detection", form=MACHINE_FORM),
+    "machine_detection_human": lambda: http_event(
+        "/plivo/machine-detection", form={**MACHINE_FORM, "Machine": "false"}, query=PLACEMENT_QUERY
+    ),
+    "machine_detection_bad_signature": lambda: http_event(
+        "/plivo/machine-detection", form=MACHINE_FORM, query=PLACEMENT_QUERY, sign="wrong"
+    ),
+    "machine_detection_missing_call_uuid": lambda: http_event(
+        "/plivo/machine-detection", form={k: v for k, v in MACHINE_FORM.items() if k != "CallUUID"}
+    ),
+    "voicemail": lambda: http_event(
+        "/plivo/voicemail", form={**CALL_FORM, "CallStatus": "in-progress"}, query=PLACEMENT_QUERY
+    ),
+    "voicemail_bad_signature": lambda: http_event("/plivo/voicemail", form=CALL_FORM, sign="wrong"),
+    "voicemail_missing_call_uuid": lambda: http_event(
+        "/plivo/voicemail", form={k: v for k, v in CALL_FORM.items() if k != "CallUUID"}
+    ),
+    "hangup_human": lambda: http_event("/plivo/hangup", form=HANGUP_FORM, query=PLACEMENT_QUERY),
+    "hangup_machine_detected": lambda: http_event(
+        "/plivo/hangup",
+        form={
+            **HANGUP_FORM,
+            "HangupCause": "MACHINE_DETECTED",
+            "HangupCauseName": "Machine Detected",
+            "HangupCauseCode": "9100",
+            "HangupSource": "Plivo",
+            "Duration": "6",
+            "BillDuration": "6",
+        },
+        query=PLACEMENT_QUERY,
+    ),
+    "hangup_no_answer": lambda: http_event(
+        "/plivo/hangup",
+        form={
+            **HANGUP_FORM,
+            **UNANSWERED,
+            "HangupCause": "NO_ANSWER",
+            "HangupCauseName": "No Answer",
+            "HangupCauseCode": "3000",
+            "HangupSource": "Plivo",
+            "CallStatus": "no-answer",
+        },
+        query=PLACEMENT_QUERY,
+    ),
+    "hangup_busy": lambda: http_event(
+        "/plivo/hangup",
+        form={
+            **HANGUP_FORM,
+            **UNANSWERED,
+            "HangupCause": "USER_BUSY",
+            "HangupCauseName": "Busy Line",
+            "HangupCauseCode": "3010",
+            "HangupSource": "Callee",
+            "CallStatus": "busy",
+        },
+        query=PLACEMENT_QUERY,
+    ),
+    "hangup_failed": lambda: http_event(
+        "/plivo/hangup",
+        form={
+            **HANGUP_FORM,
+            **UNANSWERED,
+            "HangupCause": "INVALID_NUMBER_FORMAT",
+            "HangupCauseName": "Invalid Destination Address",
+            "HangupCauseCode": "2000",
+            "HangupSource": "Plivo",
+            "CallStatus": "failed",
+        },
+        query=PLACEMENT_QUERY,
+    ),
+    "hangup_bad_signature": lambda: http_event("/plivo/hangup", form=HANGUP_FORM, sign="wrong"),
+    "hangup_invalid_duration": lambda: http_event("/plivo/hangup", form={**HANGUP_FORM, "Duration": "sixty"}),
+    "calls_place": lambda: calls_event(json.dumps(PLACE_CALL)),
+    "calls_place_with_tuning": lambda: calls_event(
+        json.dumps(
+            {
+                **PLACE_CALL,
+                "policy": "agent",
+                "machine_detection_time": 3500,
+                "tuning": {
+                    "initial_silence": 3000,
+                    "maximum_speech_length": 4000,
+                    "maximum_words": 4,
+                    "initial_greeting": 2000,
+                },
+            }
+        )
+    ),
+    "calls_place_tuning_out_of_range": lambda: calls_event(
+        json.dumps({**PLACE_CALL, "tuning": {"maximum_words": 50}})
+    ),
+    "calls_place_unknown_field": lambda: calls_event(json.dumps({**PLACE_CALL, "callback": "https://x"})),
+    "calls_place_not_json": lambda: calls_event("to=1415&from=1416"),
+    "calls_place_empty": lambda: calls_event(""),
     "media_connect": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE)),
     "media_connect_expired_token": lambda: ws_event("$connect", query=_token_query(1_600_000_000)),
     "media_connect_forged_token": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE, forged=True)),

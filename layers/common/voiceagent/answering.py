@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from voiceagent import stream_token
-from voiceagent.answer_xml import stream_response
+from voiceagent.placing import placement_facts
+from voiceagent.plivo_xml import stream_response
 from voiceagent.repository import CallRepository, Transition
 from voiceagent.states import CallState
 from voiceagent.webhooks import AnswerWebhook
@@ -44,8 +45,8 @@ def answer_call(
             "to_number": webhook.to or None,
             "direction": webhook.direction or None,
             "request_uuid": webhook.request_uuid or webhook.a_leg_request_uuid,
-            "placement_id": placement_id,
             "custom_headers": webhook.custom_headers() or None,
+            **placement_facts(repository, placement_id, webhook.call_uuid, now),
         },
     )
     token = stream_token.issue(token_key, webhook.call_uuid, int(now.timestamp()), token_ttl_seconds)

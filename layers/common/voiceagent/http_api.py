@@ -1,5 +1,5 @@
 """What every Plivo webhook does the same way: rebuild the public URL, parse the body, check the signature,
-and map errors to clear HTTP answers. Handlers get a ready resolver from ``webhook_app()``.
+and map errors to clear HTTP answers. Handlers get a ready resolver from ``http_app()``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from voiceagent.credentials import plivo_auth_token
 from voiceagent.settings import get_settings
@@ -68,7 +68,7 @@ def request_url(event: APIGatewayProxyEventV2) -> str:
     return public_url(event, route_path(event), event.raw_query_string or "")
 
 
-def _body_text(event: APIGatewayProxyEventV2) -> str:
+def body_text(event: APIGatewayProxyEventV2) -> str:
     body = event.body or ""
     raw: bytes
     if event.is_base64_encoded:
@@ -110,7 +110,7 @@ def _json_params(text: str) -> FormParams:
 
 def form_params(event: APIGatewayProxyEventV2) -> FormParams:
     """Parse a webhook body: form-encoded (Plivo's default), or a JSON object as a fallback."""
-    text = _body_text(event)
+    text = body_text(event)
     content_type = (event.headers or {}).get("content-type", "").lower()
     if "json" in content_type or text.lstrip().startswith("{"):
         return _json_params(text)
@@ -146,38 +146,35 @@ def xml_response(body: str) -> Response[str]:
 
 
 def _error(status_code: int, message: str, headers: Mapping[str, str] | None = None) -> Response[str]:
-    return Response(
-        status_code=status_code,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"message": message}),
-        headers=dict(headers or {}),
-    )
+    response = json_response(status_code, {"message": message})
+    response.headers.update(headers or {})
+    return response
 
 
 def _field_names(errors: Sequence[Any]) -> str:
     return ", ".join(sorted({".".join(str(part) for part in error["loc"]) for error in errors})) or "body"
 
 
-def webhook_app(webhook_paths: Sequence[str]) -> APIGatewayHttpResolver:
+def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
     """A resolver with the shared error mapping: 403 bad signature, 400 bad body, 405 wrong method."""
     app = APIGatewayHttpResolver()
-    known_paths = frozenset(webhook_paths)
+    known_paths = frozenset(paths)
 
     def _forbidden(exc: SignatureError) -> Response[str]:
-        logger.warning("rejected webhook: bad signature", extra={"reason": str(exc), "path": _path(app)})
+        logger.warning("rejected request: bad signature", extra={"reason": str(exc), "path": _path(app)})
         return _error(403, "forbidden")
 
     def _too_large(exc: PayloadTooLarge) -> Response[str]:
-        logger.warning("rejected webhook: body too large", extra={"path": _path(app)})
+        logger.warning("rejected request: body too large", extra={"path": _path(app)})
         return _error(413, str(exc))
 
     def _malformed(exc: MalformedRequest) -> Response[str]:
-        logger.warning("rejected webhook: malformed body", extra={"reason": str(exc), "path": _path(app)})
+        logger.warning("rejected request: malformed body", extra={"reason": str(exc), "path": _path(app)})
         return _error(400, str(exc))
 
     def _invalid(exc: ValidationError) -> Response[str]:
         fields = _field_names(exc.errors())
-        logger.warning("rejected webhook: invalid fields", extra={"fields": fields, "path": _path(app)})
+        logger.warning("rejected request: invalid fields", extra={"fields": fields, "path": _path(app)})
         return _error(400, f"invalid or missing fields: {fields}")
 
     def _not_found(_exc: Exception) -> Response[str]:
@@ -198,5 +195,7 @@ def _path(app: APIGatewayHttpResolver) -> str:
     return route_path(app.current_event)
 
 
-def as_model_dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(by_alias=True, exclude_none=True)
+def json_response(status_code: int, body: Mapping[str, Any]) -> Response[str]:
+    return Response(
+        status_code=status_code, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+    )

@@ -8,7 +8,7 @@ Writes that change state are conditional (see ``states``), so retried or out-of-
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,14 @@ def call_key(call_uuid: str) -> dict[str, Any]:
     return {PK: {"S": f"CALL#{call_uuid}"}, SK: {"S": CALL_SK}}
 
 
+def placement_key(placement_id: str) -> dict[str, Any]:
+    return {PK: {"S": f"PLACEMENT#{placement_id}"}, SK: {"S": "PLACEMENT"}}
+
+
+class AlreadyExists(Exception):
+    """A record that must be created once already exists."""
+
+
 @dataclass(frozen=True)
 class Transition:
     """Outcome of a state change: whether this request moved the call, and the state it found."""
@@ -43,6 +51,8 @@ class Transition:
     applied: bool
     previous: CallState | None
     current: CallState | None
+    previous_item: dict[str, Any] = field(default_factory=dict)
+    """The call as it was before this write (what an applied transition replaced, or what blocked it)."""
 
 
 def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,14 +112,154 @@ class CallRepository:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            current = _state_of(exc.response.get("Item"))  # type: ignore[arg-type]
+            blocking: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
         else:
-            return Transition(applied=True, previous=_state_of(response.get("Attributes")), current=target)
-        known = _Update(now)
-        if known.set_facts(facts):
-            # Not allowed to move: keep what this webhook knows without touching the state.
-            self._client.update_item(TableName=self._table, Key=call_key(call_uuid), **known.arguments())
-        return Transition(applied=False, previous=current, current=current)
+            old = response.get("Attributes") or {}
+            return Transition(True, _state_of(old), target, _from_item(old))
+        current = _state_of(blocking)
+        # Not allowed to move: keep what this webhook knows without touching the state.
+        self.update_call(call_uuid, now, facts=facts)
+        return Transition(False, current, current, _from_item(blocking))
+
+    def update_call(
+        self,
+        call_uuid: str,
+        now: datetime,
+        *,
+        facts: Mapping[str, Any] | None = None,
+        overwrite: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Record facts without changing the state: ``facts`` are first-write-wins, ``overwrite`` always wins.
+
+        Returns False (and writes nothing) when there is nothing to record.
+        """
+        update = _Update(now)
+        has_facts = update.set_facts(facts)
+        present = {name: value for name, value in (overwrite or {}).items() if value is not None}
+        for name, value in sorted(present.items()):
+            update.set(name, value)
+        if not has_facts and not present:
+            return False
+        update.set_once(TTL_ATTRIBUTE, self._expiry(now))
+        update.set_once("call_uuid", call_uuid)
+        self._client.update_item(TableName=self._table, Key=call_key(call_uuid), **update.arguments())
+        return True
+
+    def claim_stale_action(
+        self, call_uuid: str, status_attribute: str, claimed_attribute: str, stale_before: str, now: datetime
+    ) -> bool:
+        """Take over a pending side effect whose owner stopped before finishing (e.g. a Lambda timed out).
+
+        Succeeds for exactly one caller, and only while the action is still pending and its claim is older
+        than ``stale_before``; everyone else sees False and must not act.
+        """
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=call_key(call_uuid),
+                UpdateExpression="SET #claimed = :now, #updated = :now",
+                ConditionExpression="#status = :pending AND #claimed < :stale",
+                ExpressionAttributeNames={
+                    "#claimed": claimed_attribute,
+                    "#status": status_attribute,
+                    "#updated": "updated_at",
+                },
+                ExpressionAttributeValues=_to_item(
+                    {":now": iso(now), ":pending": "pending", ":stale": stale_before}
+                ),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def replace_if(self, call_uuid: str, attribute: str, expected: Any, value: Any, now: datetime) -> bool:
+        """Set ``attribute`` to ``value`` only while it still equals ``expected`` (compare-and-set)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=call_key(call_uuid),
+                UpdateExpression="SET #attr = :value, #updated = :now",
+                ConditionExpression="#attr = :expected",
+                ExpressionAttributeNames={"#attr": attribute, "#updated": "updated_at"},
+                ExpressionAttributeValues=_to_item(
+                    {":value": value, ":expected": expected, ":now": iso(now)}
+                ),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    # ------------------------------------------------------------------ placements (calls we asked Plivo for)
+
+    def create_placement(self, placement_id: str, record: Mapping[str, Any], now: datetime) -> None:
+        item = {
+            **placement_key(placement_id),
+            **_to_item(
+                {
+                    **record,
+                    "placement_id": placement_id,
+                    "placed_at": iso(now),
+                    "updated_at": iso(now),
+                    TTL_ATTRIBUTE: self._expiry(now),
+                }
+            ),
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PK},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise AlreadyExists(placement_id) from exc
+            raise
+
+    def update_placement(self, placement_id: str, now: datetime, **values: Any) -> None:
+        update = _Update(now)
+        for name, value in sorted(values.items()):
+            if value is not None:
+                update.set(name, value)
+        self._client.update_item(
+            TableName=self._table,
+            Key=placement_key(placement_id),
+            ConditionExpression="attribute_exists(#pk)",
+            **_with_name(update.arguments(), "#pk", PK),
+        )
+
+    def link_placement(self, placement_id: str, call_uuid: str, now: datetime) -> None:
+        """Note which Plivo call a placement became (first link wins; unknown placements are ignored)."""
+        update = _Update(now)
+        update.set_once("call_uuid", call_uuid)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=placement_key(placement_id),
+                ConditionExpression="attribute_exists(#pk)",
+                **_with_name(update.arguments(), "#pk", PK),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    def get_placement(self, placement_id: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=placement_key(placement_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+
+def _with_name(arguments: dict[str, Any], placeholder: str, attribute: str) -> dict[str, Any]:
+    return {
+        **arguments,
+        "ExpressionAttributeNames": {**arguments["ExpressionAttributeNames"], placeholder: attribute},
+    }
 
 
 class _Update:

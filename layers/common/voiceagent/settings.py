@@ -49,8 +49,36 @@ class Settings(BaseModel):
     secret_max_age_seconds: Annotated[int, Field(ge=0, le=3600)] = Field(
         default=300, alias="SECRET_MAX_AGE_SECONDS"
     )
+    plivo_api_base_url: AnyUrl | None = Field(default=None, alias="PLIVO_API_BASE_URL")
+    plivo_timeout_seconds: Annotated[float, Field(gt=0, le=20)] = Field(
+        default=4.0, alias="PLIVO_TIMEOUT_SECONDS"
+    )
+    machine_detection_time_ms: Annotated[int, Field(ge=2000, le=10000)] = Field(
+        default=5000, alias="MACHINE_DETECTION_TIME_MS"
+    )
+    voicemail_message: str = Field(
+        default="Hello, this is an automated call. Sorry we missed you; we will try again later. Goodbye.",
+        alias="VOICEMAIL_MESSAGE",
+        min_length=1,
+        max_length=3000,
+    )
+    voicemail_voice: str = Field(default="WOMAN", alias="VOICEMAIL_VOICE", min_length=1, max_length=64)
+    voicemail_language: str = Field(default="en-US", alias="VOICEMAIL_LANGUAGE", min_length=2, max_length=16)
+    voicemail_wait_seconds: Annotated[int, Field(ge=1, le=60)] = Field(
+        default=10, alias="VOICEMAIL_WAIT_SECONDS"
+    )
+    voicemail_min_silence_ms: Annotated[int, Field(ge=500, le=10000)] = Field(
+        default=3000, alias="VOICEMAIL_MIN_SILENCE_MS"
+    )
+    websocket_management_endpoint: AnyUrl | None = Field(default=None, alias="WEBSOCKET_MANAGEMENT_ENDPOINT")
 
-    @field_validator("stream_token_secret_param", "public_base_url", mode="before")
+    @field_validator(
+        "stream_token_secret_param",
+        "public_base_url",
+        "plivo_api_base_url",
+        "websocket_management_endpoint",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # CloudFormation cannot omit an env var without !If noise: an empty string means "unset".
@@ -60,6 +88,13 @@ class Settings(BaseModel):
     def public_base(self) -> str | None:
         """The configured public base URL without a trailing slash (custom domains, tunnels)."""
         return str(self.public_base_url).rstrip("/") if self.public_base_url else None
+
+    @property
+    def management_endpoint(self) -> str:
+        """The API Gateway management API for the media WebSocket: configured, or derived from its URL."""
+        if self.websocket_management_endpoint:
+            return str(self.websocket_management_endpoint).rstrip("/")
+        return "https://" + self.websocket_url.split("://", 1)[1].rstrip("/")
 
 
 @lru_cache(maxsize=1)

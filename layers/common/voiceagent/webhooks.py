@@ -49,3 +49,45 @@ def parse_webhook(model: type[WebhookT], params: Mapping[str, Sequence[str]]) ->
     """Validate a parsed form; a repeated field keeps its first value (Plivo never repeats one)."""
     flat: dict[str, Any] = {key: values[0] for key, values in params.items() if values}
     return model.model_validate(flat)
+
+
+def _boolish(value: object) -> object:
+    """Plivo sends booleans as 'true'/'false' (any case); absent means false."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value) if value is not None else False
+
+
+def _int_or_none(value: object) -> object:
+    if value in (None, ""):
+        return None
+    return value
+
+
+OptionalInt = Annotated[int | None, BeforeValidator(_int_or_none)]
+
+
+class MachineDetectionWebhook(PlivoWebhook):
+    """Posted to machine_detection_url when Plivo's asynchronous detection finds a machine."""
+
+    machine: Annotated[bool, BeforeValidator(_boolish)] = Field(default=False, alias="Machine")
+    if_machine: str | None = Field(default=None, alias="IfMachine", max_length=32)
+    event: str | None = Field(default=None, alias="Event", max_length=64)
+
+
+class VoicemailWebhook(PlivoWebhook):
+    """Posted to our voicemail URL after the transfer policy moved the call there."""
+
+
+class HangupWebhook(PlivoWebhook):
+    """Posted to the hangup URL when the call ends, answered or not."""
+
+    hangup_cause: str | None = Field(default=None, alias="HangupCause", max_length=128)
+    hangup_cause_name: str | None = Field(default=None, alias="HangupCauseName", max_length=128)
+    hangup_cause_code: OptionalInt = Field(default=None, alias="HangupCauseCode")
+    hangup_source: str | None = Field(default=None, alias="HangupSource", max_length=64)
+    duration: OptionalInt = Field(default=None, alias="Duration", ge=0)
+    bill_duration: OptionalInt = Field(default=None, alias="BillDuration", ge=0)
+    start_time: str | None = Field(default=None, alias="StartTime", max_length=64)
+    answer_time: str | None = Field(default=None, alias="AnswerTime", max_length=64)
+    end_time: str | None = Field(default=None, alias="EndTime", max_length=64)

@@ -27,3 +27,27 @@ def stream_response(*, websocket_url: str, status_callback_url: str, stream_time
         )
     )
     return str(response.to_string(pretty=False))
+
+
+def voicemail_response(
+    *,
+    message: str | None,
+    audio_url: str | None,
+    voice: str,
+    language: str,
+    wait_seconds: int,
+    min_silence_ms: int,
+) -> str:
+    """Leave a voicemail: wait for the greeting to end (silence after speech), say the message, hang up.
+
+    ``<Wait silence="true">`` moves on as soon as ``minSilence`` ms of silence follow the greeting, or after
+    ``length`` seconds at the latest, so the message is not spoken over the greeting.
+    """
+    response = plivoxml.ResponseElement()
+    response.add_wait(length=wait_seconds, silence=True, min_silence=min_silence_ms)
+    if audio_url:
+        response.add_play(audio_url)
+    else:
+        response.add_speak(message or "", voice=voice, language=language)
+    response.add_hangup()
+    return str(response.to_string(pretty=False))

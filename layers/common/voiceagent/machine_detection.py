@@ -1,0 +1,180 @@
+"""What happens when Plivo reports an answering machine: apply the call's voicemail policy exactly once.
+
+The transition to ``machine_detected`` is the gate: only the delivery that made it runs the policy, and it
+marks the action ``pending`` first. A retry that finds the action still pending long after it was claimed
+(its Lambda died mid-way) takes it over with a compare-and-set, so a crash cannot lose the action and a
+retry cannot double it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from voiceagent.clock import iso
+from voiceagent.connections import StreamConnections
+from voiceagent.placing import placement_facts
+from voiceagent.plivo_api import ApiResult, Deadline, PlivoApiError, PlivoGateway
+from voiceagent.repository import CallRepository
+from voiceagent.settings import MachinePolicy
+from voiceagent.states import CallState
+from voiceagent.webhooks import MachineDetectionWebhook
+
+logger = Logger(child=True)
+metrics = Metrics()
+
+ACTION_LEASE = timedelta(seconds=30)  # longer than any webhook Lambda runs
+VOICEMAIL_MODE = "voicemail"
+
+
+@dataclass(frozen=True)
+class DetectionOutcome:
+    acted: bool
+    policy: str | None
+    result: str
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    call_uuid: str
+    voicemail_url: str
+    gateway: PlivoGateway
+    connections: StreamConnections
+    deadline: Deadline
+
+
+def _milliseconds_between(start: str | None, end: datetime) -> int | None:
+    if not start:
+        return None
+    return int((end - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds() * 1000)
+
+
+def handle_machine_detection(
+    webhook: MachineDetectionWebhook,
+    *,
+    placement_id: str | None,
+    repository: CallRepository,
+    context: PolicyContext,
+    default_policy: MachinePolicy,
+    now: datetime,
+) -> DetectionOutcome:
+    call_uuid = webhook.call_uuid
+    if not webhook.machine:
+        # Not documented to happen; if Plivo says "human", note it and do nothing.
+        repository.update_call(call_uuid, now, facts={"machine_detection_result": "human"})
+        return DetectionOutcome(False, None, "human")
+
+    inherited = placement_facts(repository, placement_id, call_uuid, now)
+    transition = repository.transition(
+        call_uuid,
+        CallState.MACHINE_DETECTED,
+        now,
+        facts={
+            **inherited,
+            "machine_detection_result": "machine",
+            "if_machine": webhook.if_machine,
+            "policy_status": "pending",
+            "policy_claimed_at": iso(now),
+        },
+    )
+    call = {**inherited, **transition.previous_item}
+    policy = MachinePolicy(call.get("policy") or default_policy)
+    if transition.applied:
+        repository.update_call(
+            call_uuid,
+            now,
+            facts={
+                "detection_ms": _milliseconds_between(call.get("answered_at"), now),
+                "policy": policy.value,
+            },
+        )
+    elif transition.current is CallState.COMPLETED:
+        # Hangup arrived first: the machine is gone too. Correct the outcome, act on nothing.
+        repository.update_call(call_uuid, now, facts={"machine_detected_after_hangup": iso(now)})
+        repository.replace_if(call_uuid, "outcome", "human", "voicemail_hangup", now)
+        return DetectionOutcome(False, policy.value, "call_already_completed")
+    else:
+        stale_before = iso(now - ACTION_LEASE)
+        if not repository.claim_stale_action(
+            call_uuid, "policy_status", "policy_claimed_at", stale_before, now
+        ):
+            metrics.add_metric(name="MachineDetectionDuplicates", unit=MetricUnit.Count, value=1)
+            logger.info(
+                "machine detection already handled", extra={"policy_status": call.get("policy_status")}
+            )
+            return DetectionOutcome(False, policy.value, "duplicate")
+        logger.warning("taking over a stalled voicemail action")
+
+    return _apply(policy, call, context, repository, now)
+
+
+def _apply(
+    policy: MachinePolicy,
+    call: dict[str, Any],
+    context: PolicyContext,
+    repository: CallRepository,
+    now: datetime,
+) -> DetectionOutcome:
+    applied = policy.value
+    try:
+        if policy is MachinePolicy.HANGUP:
+            result = context.gateway.hangup(context.call_uuid, deadline=context.deadline)
+        elif policy is MachinePolicy.TRANSFER:
+            result = context.gateway.transfer(
+                context.call_uuid, context.voicemail_url, deadline=context.deadline
+            )
+        else:
+            result, applied = _agent(call, context, repository, now)
+    except PlivoApiError as exc:
+        metrics.add_metric(name="VoicemailPolicyFailures", unit=MetricUnit.Count, value=1)
+        repository.update_call(
+            context.call_uuid,
+            now,
+            overwrite={
+                "policy_status": "failed",
+                "policy_applied": applied,
+                "policy_error": str(exc),
+                "policy_attempts": exc.attempts,
+                "policy_completed_at": iso(now),
+            },
+        )
+        return DetectionOutcome(True, applied, "failed")
+    metrics.add_metric(name=f"VoicemailPolicy_{applied}", unit=MetricUnit.Count, value=1)
+    repository.update_call(
+        context.call_uuid,
+        now,
+        overwrite={
+            "policy_status": "done",
+            "policy_applied": applied,
+            "policy_result": result.outcome,
+            "policy_attempts": result.attempts,
+            "policy_completed_at": iso(now),
+        },
+    )
+    logger.info("voicemail policy applied", extra={"policy": applied, "result": result.outcome})
+    return DetectionOutcome(True, applied, result.outcome)
+
+
+def _agent(
+    call: dict[str, Any], context: PolicyContext, repository: CallRepository, now: datetime
+) -> tuple[ApiResult, str]:
+    """Switch the live stream to voicemail mode; with no live stream, fall back to the transfer policy.
+
+    The mode is written first (the media route reads it when the greeting ends); the frame posted to the
+    connection goes to Plivo and stops any agent audio from talking over the greeting.
+    """
+    repository.update_call(context.call_uuid, now, overwrite={"agent_mode": VOICEMAIL_MODE})
+    connection_id = call.get("connection_id")
+    if isinstance(connection_id, str):
+        frame: dict[str, Any] = {"event": "clearAudio"}
+        if call.get("stream_id"):
+            frame["streamId"] = call["stream_id"]
+        if context.connections.send(connection_id, frame):
+            return ApiResult("agent_notified", 1, {"connection_id": connection_id}), MachinePolicy.AGENT.value
+    logger.info("no live stream for the agent policy; transferring instead")
+    result = context.gateway.transfer(context.call_uuid, context.voicemail_url, deadline=context.deadline)
+    return result, "transfer_fallback"

@@ -1,0 +1,46 @@
+"""Put calls into known states through the real code paths (placements, answered calls, live streams)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+
+from functions.answer import app as answer_app
+from functions.media import app as media_app
+from tests.support import constants as c
+from tests.support.events import load_event
+from voiceagent.clock import utcnow
+from voiceagent.repository import call_repository
+
+MOTO_ACCOUNT = "123456789012"
+
+
+def placement(policy: str, **extra: Any) -> None:
+    call_repository().create_placement(
+        c.PLACEMENT_ID,
+        {
+            "state": "requested",
+            "policy": policy,
+            "to_number": c.TO_NUMBER,
+            "from_number": c.FROM_NUMBER,
+            **extra,
+        },
+        utcnow(),
+    )
+
+
+def answered(lambda_context: Any) -> None:
+    assert answer_app.lambda_handler(load_event("answer_outbound"), lambda_context)["statusCode"] == 200
+
+
+def streaming(lambda_context: Any) -> None:
+    assert media_app.lambda_handler(load_event("media_connect"), lambda_context)["statusCode"] == 200
+
+
+def frames_sent(connection_id: str = c.CONNECTION_ID) -> bytes:
+    """What the handlers posted to a connection through moto's management API (concatenated)."""
+    backend = apigatewaymanagementapi_backends[MOTO_ACCOUNT][c.REGION]
+    key = quote(connection_id, safe="")  # moto keys connections by the id as it appears in the URL
+    return backend.connections[key].data if key in backend.connections else b""

@@ -1,0 +1,295 @@
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import responses
+from botocore.stub import Stubber
+
+from functions.machine_detection import app
+from tests.support import constants as c
+from tests.support import plivo_api as api
+from tests.support import seed
+from tests.support.events import load_event
+from voiceagent import connections
+from voiceagent.clock import iso, utcnow
+from voiceagent.repository import call_repository
+from voiceagent.settings import get_settings
+from voiceagent.states import CallState
+
+VOICEMAIL_URL = f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/voicemail?placement={c.PLACEMENT_ID}"
+
+
+def detect(lambda_context: Any, name: str = "machine_detection_machine") -> dict[str, Any]:
+    response: dict[str, Any] = app.lambda_handler(load_event(name), lambda_context)
+    return response
+
+
+def call() -> dict[str, Any]:
+    record = call_repository().get_call(c.CALL_UUID)
+    assert record is not None
+    return record
+
+
+def test_hangup_policy_hangs_up_once_even_when_plivo_retries(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("hangup")
+    seed.answered(lambda_context)
+    plivo_rest.delete(api.call_url(), status=204)
+
+    first, second = detect(lambda_context), detect(lambda_context)
+
+    assert first["statusCode"] == second["statusCode"] == 200
+    assert len(api.requests_to(plivo_rest, "DELETE", api.call_url())) == 1
+    record = call()
+    assert record["state"] == "machine_detected"
+    assert record["policy_applied"] == "hangup"
+    assert record["policy_status"] == "done"
+    assert record["policy_result"] == "hung_up"
+    assert record["if_machine"] == "continue"
+    assert record["detection_ms"] >= 0
+
+
+def test_hangup_of_a_call_plivo_already_ended_counts_as_done(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("hangup")
+    plivo_rest.delete(api.call_url(), json={"error": "not found"}, status=404)
+
+    detect(lambda_context)
+
+    assert (call()["policy_status"], call()["policy_result"]) == ("done", "already_ended")
+
+
+def test_transfer_policy_moves_the_a_leg_to_the_voicemail_xml_once(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("transfer")
+    seed.answered(lambda_context)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+
+    detect(lambda_context)
+    detect(lambda_context)
+
+    (request,) = api.requests_to(plivo_rest, "POST", api.call_url())
+    sent = api.json_body(request)
+    assert {key: sent[key] for key in ("legs", "aleg_url", "aleg_method")} == {
+        "legs": "aleg",
+        "aleg_url": VOICEMAIL_URL,
+        "aleg_method": "POST",
+    }
+    assert call()["policy_result"] == "transferred"
+
+
+def test_agent_policy_switches_the_live_stream_to_voicemail_mode(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("agent")
+    seed.answered(lambda_context)
+    seed.streaming(lambda_context)
+
+    detect(lambda_context)
+    detect(lambda_context)
+
+    assert json.loads(seed.frames_sent()) == {"event": "clearAudio"}  # once: the retry did nothing
+    assert len(plivo_rest.calls) == 0
+    record = call()
+    assert record["agent_mode"] == "voicemail"
+    assert (record["policy_applied"], record["policy_result"]) == ("agent", "agent_notified")
+
+
+def test_agent_policy_names_the_stream_when_it_is_known(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("agent")
+    seed.streaming(lambda_context)
+    call_repository().update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
+
+    detect(lambda_context)
+
+    assert json.loads(seed.frames_sent()) == {"event": "clearAudio", "streamId": c.STREAM_ID}
+
+
+def test_agent_policy_without_a_live_stream_falls_back_to_transfer(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("agent")
+    seed.answered(lambda_context)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+
+    detect(lambda_context)
+
+    assert len(api.requests_to(plivo_rest, "POST", api.call_url())) == 1
+    assert (call()["policy_applied"], call()["policy_result"]) == ("transfer_fallback", "transferred")
+
+
+def test_agent_policy_with_a_gone_connection_cleans_it_up_and_transfers(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+) -> None:
+    seed.placement("agent")
+    seed.streaming(lambda_context)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+    client = connections.management_client(get_settings().management_endpoint)
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "post_to_connection", service_error_code="GoneException", http_status_code=410
+        )
+        detect(lambda_context)
+        stubber.assert_no_pending_responses()
+
+    assert call()["policy_applied"] == "transfer_fallback"
+    assert "connection_id" not in call()
+    assert not [item for item in table_items() if item["pk"].startswith("CONN#")]
+
+
+def test_machine_detection_before_the_answer_is_recorded_uses_the_placement(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("transfer")
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+
+    detect(lambda_context)
+    seed.answered(lambda_context)  # the late answer adds facts but does not move the call back
+
+    record = call()
+    assert record["state"] == "machine_detected"
+    assert record["policy_result"] == "transferred"
+    assert record["from_number"] == c.FROM_NUMBER
+    assert "detection_ms" not in record  # no answer time to measure from
+
+
+def test_unknown_call_without_placement_gets_the_default_policy(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    plivo_rest.delete(api.call_url(), status=204)
+
+    detect(lambda_context, "machine_detection_no_placement")
+
+    assert call()["policy_applied"] == "hangup"
+
+
+def test_unknown_placement_is_noted_and_the_default_policy_applies(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    plivo_rest.delete(api.call_url(), status=204)
+
+    detect(lambda_context)
+
+    assert call()["placement_unknown"] is True
+    assert call()["policy_applied"] == "hangup"
+
+
+def test_machine_detected_after_hangup_acts_on_nothing_and_corrects_the_outcome(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    from functions.hangup import app as hangup_app
+
+    seed.placement("transfer")
+    seed.answered(lambda_context)
+    hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+    assert call()["outcome"] == "human"
+
+    detect(lambda_context)
+
+    assert len(plivo_rest.calls) == 0
+    assert call()["state"] == "completed"
+    assert call()["outcome"] == "voicemail_hangup"
+
+
+def test_human_result_is_recorded_and_nothing_is_done(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("hangup")
+    seed.answered(lambda_context)
+
+    assert detect(lambda_context, "machine_detection_human")["statusCode"] == 200
+
+    assert len(plivo_rest.calls) == 0
+    assert call()["state"] == "answered"
+    assert call()["machine_detection_result"] == "human"
+
+
+def test_rate_limited_hangup_is_retried_and_recorded(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, backoff_sleeps: list[float]
+) -> None:
+    seed.placement("hangup")
+    plivo_rest.delete(api.call_url(), json={"error": "slow down"}, status=429)
+    plivo_rest.delete(api.call_url(), status=204)
+
+    detect(lambda_context)
+
+    assert (call()["policy_result"], call()["policy_attempts"]) == ("hung_up", 2)
+    assert len(backoff_sleeps) == 1
+
+
+def test_server_errors_exhaust_retries_and_the_webhook_still_answers(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, backoff_sleeps: list[float]
+) -> None:
+    seed.placement("hangup")
+    plivo_rest.delete(api.call_url(), json={"error": "internal"}, status=500)
+
+    response = detect(lambda_context)
+
+    assert response["statusCode"] == 200
+    record = call()
+    assert record["policy_status"] == "failed"
+    assert record["policy_attempts"] == 5
+    assert "hangup failed after 5 attempt(s)" in record["policy_error"]
+    assert len(backoff_sleeps) == 4
+    assert all(0 <= pause <= 2.0 for pause in backoff_sleeps)
+
+
+def test_a_retry_takes_over_an_action_whose_owner_died(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("hangup")
+    long_ago = utcnow() - timedelta(minutes=5)
+    call_repository().transition(
+        c.CALL_UUID,
+        CallState.MACHINE_DETECTED,
+        long_ago,
+        {"policy_status": "pending", "policy_claimed_at": iso(long_ago), "policy": "hangup"},
+    )
+    plivo_rest.delete(api.call_url(), status=204)
+
+    detect(lambda_context)
+    detect(lambda_context)
+
+    assert len(api.requests_to(plivo_rest, "DELETE", api.call_url())) == 1
+    assert call()["policy_status"] == "done"
+
+
+def test_a_fresh_pending_action_is_left_to_its_owner(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    call_repository().transition(
+        c.CALL_UUID,
+        CallState.MACHINE_DETECTED,
+        utcnow(),
+        {"policy_status": "pending", "policy_claimed_at": iso(utcnow()), "policy": "hangup"},
+    )
+
+    detect(lambda_context)
+
+    assert len(plivo_rest.calls) == 0
+    assert call()["policy_status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("machine_detection_bad_signature", 403), ("machine_detection_missing_call_uuid", 400)],
+)
+def test_bad_requests_change_nothing(
+    name: str,
+    status: int,
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    table_items: Any,
+) -> None:
+    assert detect(lambda_context, name)["statusCode"] == status
+    assert len(plivo_rest.calls) == 0
+    assert table_items() == []
