@@ -17,6 +17,8 @@ $(DEPS_STAMP): pyproject.toml layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r layers/common/requirements.txt --group dev
+	# Make the layer's package importable in the venv as Lambda sees it (/opt/python), e.g. for the CLI.
+	$(BIN)/python -c "import site; open(site.getsitepackages()[0] + '/voiceagent-layer.pth', 'w').write('$(CURDIR)/layers/common\n')"
 	touch $@
 
 $(SAM_STAMP):
