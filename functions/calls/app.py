@@ -1,4 +1,5 @@
-"""POST /calls (IAM): place an outbound call with machine detection and a voicemail policy."""
+"""POST /calls (IAM): place an outbound call with machine detection and a voicemail policy.
+GET /calls/{call_uuid} (IAM): the call's report: timeline, streams and outcome."""
 
 from __future__ import annotations
 
@@ -14,13 +15,25 @@ from voiceagent.clock import utcnow
 from voiceagent.http_api import body_text, http_app, json_response, public_base_url
 from voiceagent.placing import PlaceCallRequest, place_call
 from voiceagent.plivo_api import Deadline, plivo_gateway
+from voiceagent.report import build_report
 from voiceagent.repository import call_repository
 from voiceagent.settings import get_settings
+from voiceagent.webhooks import PLIVO_ID
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = http_app([routes.CALLS])
+
+
+@app.get(routes.CALL)
+def get_call(call_uuid: str) -> Response[str]:
+    if not PLIVO_ID.fullmatch(call_uuid):
+        return json_response(400, {"message": "invalid call_uuid"})
+    report = build_report(call_repository().call_items(call_uuid), get_settings().stream_timeout_seconds)
+    if report is None:
+        return json_response(404, {"message": "no such call"})
+    return json_response(200, report)
 
 
 @app.post(routes.CALLS)

@@ -129,8 +129,9 @@ def test_plivo_webhooks_are_public_post_routes(path: str) -> None:
     assert "Auth" not in route  # Plivo cannot sign with IAM: these check Plivo's signature instead
 
 
-def test_placing_calls_requires_iam() -> None:
-    route = _http_routes()[("POST", routes.CALLS)]
+@pytest.mark.parametrize(("method", "path"), [("POST", "/calls"), ("GET", "/calls/{call_uuid}")])
+def test_calls_api_requires_iam(method: str, path: str) -> None:
+    route = _http_routes()[(method, path)]
     assert route["Auth"] == {"Authorizer": "AWS_IAM"}
     assert load_template()["Resources"]["WebhookApi"]["Properties"]["Auth"]["EnableIamAuthorizer"] is True
 
@@ -172,3 +173,20 @@ def test_no_function_gets_wildcard_permissions() -> None:
                 )
                 assert all("*" not in action for action in actions), name
                 assert statement["Resource"] != "*", name
+
+
+def test_stream_alarms_watch_the_metrics_the_code_emits() -> None:
+    from voiceagent.stream_health import StreamEventKind
+    from voiceagent.stream_status import METRIC_NAMES
+
+    env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    alarms = {
+        alarm["Properties"]["MetricName"]: alarm["Properties"]
+        for alarm in resources_of_type("AWS::CloudWatch::Alarm").values()
+    }
+    for kind in (StreamEventKind.DROPPED, StreamEventKind.DEGRADED):
+        alarm = alarms[METRIC_NAMES[kind]]
+        assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        assert dimensions == {"service": env["POWERTOOLS_SERVICE_NAME"], "stage": {"Ref": "Stage"}}
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]

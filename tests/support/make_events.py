@@ -37,10 +37,19 @@ def http_event(
     stage: str = c.STAGE,
     base64_body: bool = True,
     content_type: str = "application/x-www-form-urlencoded",
+    json_body: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An HTTP API v2 event for a Plivo webhook. ``sign``: valid, wrong, missing, or several."""
+    """An HTTP API v2 event for a Plivo webhook. ``sign``: valid, wrong, missing, or several.
+
+    With ``json_body`` the body is JSON and the signature covers its top-level values as strings (the form
+    Plivo signs; how Plivo signs a JSON callback is undocumented).
+    """
     query = dict(query or {})
     raw_query = urlencode(query)
+    if json_body is not None:
+        form = {key: str(value) for key, value in json_body.items()}
+        raw_body = json.dumps(json_body)
+        content_type = "application/json"
     body = raw_body if raw_body is not None else urlencode(form or {})
     stage_prefix = f"/{stage}" if stage != "$default" else ""
     public = (base_url or f"https://{domain}{stage_prefix}") + path + (f"?{raw_query}" if raw_query else "")
@@ -183,6 +192,42 @@ def calls_event(body: str, *, method: str = "POST", path: str = "/calls") -> dic
     if not body:
         event.pop("body", None)
     return event
+
+
+def report_event(call_uuid: str) -> dict[str, Any]:
+    event = calls_event("", method="GET", path=f"/calls/{call_uuid}")
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /calls/{call_uuid}"
+    event["pathParameters"] = {"call_uuid": call_uuid}
+    return event
+
+
+STREAM_FORM = {
+    "CallUUID": c.CALL_UUID,
+    "StreamID": c.STREAM_ID,
+    "From": c.FROM_NUMBER,
+    "To": c.TO_NUMBER,
+    "ParentAuthID": c.TEST_AUTH_ID,
+    "ServiceURL": f"{c.WEBSOCKET_URL}?call_uuid={c.CALL_UUID}",
+}
+
+
+def stream_event(event: str, timestamp: str, **extra: str) -> dict[str, Any]:
+    return http_event(
+        "/plivo/stream-status", form={**STREAM_FORM, "Event": event, "Timestamp": timestamp, **extra}
+    )
+
+
+def stream_json(event: str, timestamp: str, **extra: Any) -> dict[str, Any]:
+    return http_event(
+        "/plivo/stream-status",
+        json_body={
+            "CallUUID": c.CALL_UUID,
+            "StreamID": c.STREAM_ID,
+            "Event": event,
+            "Timestamp": timestamp,
+            **extra,
+        },
+    )
 
 
 PLACE_CALL = {
@@ -328,6 +373,32 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "calls_place_unknown_field": lambda: calls_event(json.dumps({**PLACE_CALL, "callback": "https://x"})),
     "calls_place_not_json": lambda: calls_event("to=1415&from=1416"),
     "calls_place_empty": lambda: calls_event(""),
+    "stream_status_start_stream": lambda: stream_event("StartStream", "2024-11-24 12:30:09"),
+    "stream_status_stop_stream": lambda: stream_event("StopStream", "2024-11-24 12:31:10"),
+    "stream_status_dropped_stream": lambda: stream_event(
+        "DroppedStream", "2024-11-24 12:30:40", Error="websocket connection closed unexpectedly"
+    ),
+    "stream_status_degraded_stream": lambda: stream_event(
+        "DegradedStream", "2024-11-24 12:30:30", BufferUsagePercentage="60"
+    ),
+    "stream_status_started_json": lambda: stream_json("started", "2024-11-24T12:30:09.120Z"),
+    "stream_status_stopped_json": lambda: stream_json(
+        "stopped", "2024-11-24T12:31:10.500Z", StatusReason="Stream timeout", Duration=61
+    ),
+    "stream_status_failed_json": lambda: stream_json(
+        "failed", "2024-11-24T12:30:40.000Z", StatusReason="Connection error: peer closed"
+    ),
+    "stream_status_unknown_event": lambda: stream_event("PausedStream", "2024-11-24 12:30:20", Paused="true"),
+    "stream_status_bad_signature": lambda: {
+        **stream_event("StartStream", "2024-11-24 12:30:09"),
+        "headers": {
+            **stream_event("StartStream", "2024-11-24 12:30:09")["headers"],
+            "x-plivo-signature-v3": "Zm9yZ2Vk",
+        },
+    },
+    "stream_status_missing_event": lambda: http_event("/plivo/stream-status", form=STREAM_FORM),
+    "calls_report": lambda: report_event(c.CALL_UUID),
+    "calls_report_invalid_uuid": lambda: report_event("not..valid"),
     "media_connect": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE)),
     "media_connect_expired_token": lambda: ws_event("$connect", query=_token_query(1_600_000_000)),
     "media_connect_forged_token": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE, forged=True)),

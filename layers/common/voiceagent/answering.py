@@ -13,6 +13,12 @@ from voiceagent.states import CallState
 from voiceagent.webhooks import AnswerWebhook
 
 
+def stream_url(websocket_url: str, token_key: bytes, call_uuid: str, now: datetime, ttl_seconds: int) -> str:
+    """The wss URL for one call's stream, carrying its short-lived token (never a secret)."""
+    token = stream_token.issue(token_key, call_uuid, int(now.timestamp()), ttl_seconds)
+    return f"{websocket_url}?{token.query()}"
+
+
 @dataclass(frozen=True)
 class AnswerResult:
     xml: str
@@ -49,9 +55,8 @@ def answer_call(
             **placement_facts(repository, placement_id, webhook.call_uuid, now),
         },
     )
-    token = stream_token.issue(token_key, webhook.call_uuid, int(now.timestamp()), token_ttl_seconds)
     xml = stream_response(
-        websocket_url=f"{websocket_url}?{token.query()}",
+        websocket_url=stream_url(websocket_url, token_key, webhook.call_uuid, now, token_ttl_seconds),
         status_callback_url=status_callback_url,
         stream_timeout_seconds=stream_timeout_seconds,
     )

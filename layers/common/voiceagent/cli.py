@@ -1,6 +1,6 @@
-"""Command line for campaign engineers: ``python -m voiceagent call …`` places a call through the stack's
-IAM-authorised ``POST /calls`` (SigV4-signed with your AWS credentials), so the CLI needs no Plivo secret and
-goes through exactly the code path the API uses.
+"""Command line for campaign engineers: ``python -m voiceagent call …`` places a call and
+``python -m voiceagent report CALL_UUID`` shows its timeline, both through the stack's IAM-authorised API
+(SigV4-signed with your AWS credentials): no Plivo secret on your machine, and the same code path as the API.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import requests
 from pydantic import ValidationError
 
 from voiceagent.placing import MachineDetectionTuning, PlaceCallRequest
+from voiceagent.report import render_table
 from voiceagent.settings import MachinePolicy
 
 API_URL_ENV = "VOICEAGENT_API_URL"
@@ -89,6 +90,18 @@ def _call(args: argparse.Namespace) -> int:
     return 0 if response.ok else 1
 
 
+def _report(args: argparse.Namespace) -> int:
+    response = request_api(
+        "GET", f"{_api_url(args.api_url)}/calls/{args.call_uuid}", None, sign=not args.no_sign
+    )
+    body = response.json() if response.content else {}
+    if not response.ok:
+        print(json.dumps(body, indent=2), file=sys.stderr)
+        return 1
+    print(json.dumps(body, indent=2) if args.json else render_table(body))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m voiceagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=MS",
         help="tuning: initial_silence, maximum_speech_length, maximum_words, initial_greeting, silence",
     )
-    for command in (call,):
+    report = commands.add_parser("report", help="show a call's timeline, streams and outcome")
+    report.add_argument("call_uuid", help="Plivo CallUUID")
+    report.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    for command in (call, report):
         command.add_argument("--api-url", help=f"the stack's API base URL (default: ${API_URL_ENV})")
         command.add_argument("--no-sign", action="store_true", help="do not SigV4-sign (local stack)")
     return parser
@@ -119,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _call(args)
+        return _call(args) if args.command == "call" else _report(args)
     except (CliError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -195,7 +196,15 @@ def _path(app: APIGatewayHttpResolver) -> str:
     return route_path(app.current_event)
 
 
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):  # numbers read back from DynamoDB
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def json_response(status_code: int, body: Mapping[str, Any]) -> Response[str]:
     return Response(
-        status_code=status_code, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+        status_code=status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, default=_json_default),
     )

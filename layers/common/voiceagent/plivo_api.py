@@ -227,6 +227,40 @@ class PlivoGateway:
             raise
         return ApiResult("transferred", attempts)
 
+    def start_stream(
+        self,
+        call_uuid: str,
+        *,
+        service_url: str,
+        status_callback_url: str,
+        stream_timeout_seconds: int,
+        content_type: str,
+        deadline: Deadline,
+    ) -> ApiResult:
+        """Start a new audio stream on a live call (recovery after a drop), like the answer XML's <Stream>."""
+        try:
+            response, attempts = self._call(
+                "start_stream",
+                lambda: self._client.calls.start_stream(
+                    call_uuid,
+                    service_url,
+                    bidirectional=True,
+                    audio_track="inbound",
+                    stream_timeout=stream_timeout_seconds,
+                    status_callback_url=status_callback_url,
+                    status_callback_method="POST",
+                    content_type=content_type,
+                ),
+                deadline=deadline,
+                ambiguous_ok=False,  # a second stream on the same call would double the audio
+                call_uuid=call_uuid,
+            )
+        except PlivoApiError as exc:
+            if exc.status == 404:
+                return ApiResult("call_ended", exc.attempts)
+            raise
+        return ApiResult("restarted", attempts, {"stream_id": str(getattr(response, "stream_id", "") or "")})
+
     def _post_call_json(self, payload: dict[str, Any]) -> dict[str, Any]:
         auth_id = self._client.session.auth[0]
         url = f"{plivo_rest_client.API_VOICE_BASE_URI}/{auth_id}/Call/"

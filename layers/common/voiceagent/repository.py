@@ -19,6 +19,7 @@ from voiceagent import aws
 from voiceagent.clock import iso
 from voiceagent.settings import get_settings
 from voiceagent.states import ALLOWED_FROM, CallState
+from voiceagent.stream_health import StreamEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -193,6 +194,118 @@ class CallRepository:
             return False
         return True
 
+    # ------------------------------------------------------------------ streams of a call
+
+    def put_stream_event(self, event: StreamEvent, now: datetime) -> bool:
+        """Store a stream status event once; False when this (stream, event, timestamp) was already stored."""
+        item = {
+            PK: {"S": f"CALL#{event.call_uuid}"},
+            SK: {"S": f"STREAMEVENT#{event.idempotency_key}"},
+            **_to_item(
+                {
+                    "kind": event.kind.value,
+                    "plivo_event": event.plivo_event,
+                    "stream_id": event.stream_id,
+                    "at": iso(event.at),
+                    "parameters": event.parameters,
+                    "received_at": iso(now),
+                    TTL_ATTRIBUTE: self._expiry(now),
+                }
+            ),
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PK},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def update_stream(
+        self,
+        call_uuid: str,
+        stream_id: str,
+        now: datetime,
+        *,
+        facts: Mapping[str, Any],
+        overwrite: Mapping[str, Any],
+        counters: Mapping[str, int],
+    ) -> None:
+        update = _Update(now)
+        update.set_facts({**facts, "stream_id": stream_id, "call_uuid": call_uuid})
+        for name, value in sorted(overwrite.items()):
+            if value is not None:
+                update.set(name, value)
+        for name, amount in sorted(counters.items()):
+            update.add(name, amount)
+        update.set_once(TTL_ATTRIBUTE, self._expiry(now))
+        self._client.update_item(
+            TableName=self._table,
+            Key={PK: {"S": f"CALL#{call_uuid}"}, SK: {"S": f"STREAM#{stream_id}"}},
+            **update.arguments(),
+        )
+
+    def reserve_stream_recovery(self, call_uuid: str, max_attempts: int, now: datetime) -> int | None:
+        """Count one more recovery for a live call; None when the call is over or out of attempts."""
+        live = sorted(state.value for state in (CallState.ANSWERED, CallState.MACHINE_DETECTED))
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=call_key(call_uuid),
+                UpdateExpression="SET #updated = :now ADD #count :one",
+                ConditionExpression=(
+                    "(attribute_not_exists(#count) OR #count < :max) AND #state IN (:s0, :s1)"
+                ),
+                ExpressionAttributeNames={
+                    "#count": "stream_recoveries",
+                    "#updated": "updated_at",
+                    "#state": "state",
+                },
+                ExpressionAttributeValues=_to_item(
+                    {":now": iso(now), ":one": 1, ":max": max_attempts, ":s0": live[0], ":s1": live[1]}
+                ),
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return None
+        return int(_from_item(response["Attributes"])["stream_recoveries"])
+
+    def record_stream_recovery(
+        self, call_uuid: str, attempt: int, details: Mapping[str, Any], now: datetime
+    ) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                PK: {"S": f"CALL#{call_uuid}"},
+                SK: {"S": f"RECOVERY#{attempt:03d}"},
+                **_to_item({**details, "attempt": attempt, "at": iso(now), TTL_ATTRIBUTE: self._expiry(now)}),
+            },
+        )
+
+    def call_items(self, call_uuid: str) -> list[dict[str, Any]]:
+        """Every item of a call's partition: the call, its streams, stream events and recoveries."""
+        items: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": {":pk": {"S": f"CALL#{call_uuid}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**arguments)
+            items.extend(_from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # ------------------------------------------------------------------ placements (calls we asked Plivo for)
 
     def create_placement(self, placement_id: str, record: Mapping[str, Any], now: datetime) -> None:
@@ -269,6 +382,7 @@ class _Update:
         self._names: dict[str, str] = {}
         self._values: dict[str, Any] = {}
         self._clauses: list[str] = []
+        self._additions: list[str] = []
         self.set("updated_at", iso(now))
 
     def name(self, attribute: str) -> str:
@@ -298,9 +412,13 @@ class _Update:
             self.set_once(name, value)
         return bool(present)
 
+    def add(self, attribute: str, amount: int) -> None:
+        self._additions.append(f"{self.name(attribute)} {self.value(amount)}")
+
     def arguments(self) -> dict[str, Any]:
+        additions = f" ADD {', '.join(self._additions)}" if self._additions else ""
         return {
-            "UpdateExpression": "SET " + ", ".join(self._clauses),
+            "UpdateExpression": "SET " + ", ".join(self._clauses) + additions,
             "ExpressionAttributeNames": self._names,
             "ExpressionAttributeValues": self._values,
         }
@@ -329,6 +447,12 @@ class ConnectionRepository:
 
     def attach(self, connection_id: str, call_uuid: str, now: datetime) -> None:
         expires = int((now + self._ttl).timestamp())
+        on_call = _Update(now)
+        on_call.set("connection_id", connection_id)
+        on_call.set_once("call_uuid", call_uuid)
+        on_call.set_once(TTL_ATTRIBUTE, expires)
+        on_call.set_once("stream_connected_at", iso(now))
+        update = on_call.arguments()
         self._client.transact_write_items(
             TransactItems=[
                 {
@@ -350,22 +474,9 @@ class ConnectionRepository:
                     "Update": {
                         "TableName": self._table,
                         "Key": call_key(call_uuid),
-                        "UpdateExpression": "SET #conn = :conn, #updated = :now, #uuid = :uuid,"
-                        " #expires = if_not_exists(#expires, :expires)",
-                        "ExpressionAttributeNames": {
-                            "#conn": "connection_id",
-                            "#updated": "updated_at",
-                            "#uuid": "call_uuid",
-                            "#expires": TTL_ATTRIBUTE,
-                        },
-                        "ExpressionAttributeValues": _to_item(
-                            {
-                                ":conn": connection_id,
-                                ":now": iso(now),
-                                ":uuid": call_uuid,
-                                ":expires": expires,
-                            }
-                        ),
+                        "UpdateExpression": update["UpdateExpression"],
+                        "ExpressionAttributeNames": update["ExpressionAttributeNames"],
+                        "ExpressionAttributeValues": update["ExpressionAttributeValues"],
                     }
                 },
             ]

@@ -70,6 +70,9 @@ class Settings(BaseModel):
     voicemail_min_silence_ms: Annotated[int, Field(ge=500, le=10000)] = Field(
         default=3000, alias="VOICEMAIL_MIN_SILENCE_MS"
     )
+    stream_recovery_max_attempts: Annotated[int, Field(ge=0, le=5)] = Field(
+        default=1, alias="STREAM_RECOVERY_MAX_ATTEMPTS"
+    )
     websocket_management_endpoint: AnyUrl | None = Field(default=None, alias="WEBSOCKET_MANAGEMENT_ENDPOINT")
 
     @field_validator(

@@ -6,14 +6,15 @@ custom ``X-PH-*`` headers over time and the call record should not lose them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
-PlivoId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
-]
+PLIVO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}")
+"""Plivo's UUIDs and ids: safe to put in a DynamoDB key or a URL."""
+PlivoId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=rf"^{PLIVO_ID.pattern}$")]
 OptionalPlivoId = Annotated[PlivoId | None, BeforeValidator(lambda value: value or None)]
 """Plivo sends absent ids as empty strings (e.g. RequestUUID on inbound calls)."""
 PhoneOrSip = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]
@@ -42,7 +43,7 @@ class AnswerWebhook(PlivoWebhook):
     a_leg_request_uuid: OptionalPlivoId = Field(default=None, alias="ALegRequestUUID")
 
 
-WebhookT = TypeVar("WebhookT", bound=PlivoWebhook)
+WebhookT = TypeVar("WebhookT", bound=BaseModel)
 
 
 def parse_webhook(model: type[WebhookT], params: Mapping[str, Sequence[str]]) -> WebhookT:
@@ -87,7 +88,49 @@ class HangupWebhook(PlivoWebhook):
     hangup_cause_code: OptionalInt = Field(default=None, alias="HangupCauseCode")
     hangup_source: str | None = Field(default=None, alias="HangupSource", max_length=64)
     duration: OptionalInt = Field(default=None, alias="Duration", ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stream_id_spellings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "StreamID" not in data:
+            for spelling in ("StreamId", "streamId", "stream_id"):
+                if spelling in data:
+                    return {**data, "StreamID": data[spelling]}
+        return data
+
+    def parameters(self) -> dict[str, str]:
+        """Every parameter Plivo sent, under Plivo's names (unknown ones included)."""
+        return {key: str(value) for key, value in self.model_dump(by_alias=True, exclude_unset=True).items()}
+
     bill_duration: OptionalInt = Field(default=None, alias="BillDuration", ge=0)
     start_time: str | None = Field(default=None, alias="StartTime", max_length=64)
     answer_time: str | None = Field(default=None, alias="AnswerTime", max_length=64)
     end_time: str | None = Field(default=None, alias="EndTime", max_length=64)
+
+
+class StreamStatusWebhook(BaseModel):
+    """A stream status callback. Both of Plivo's vocabularies arrive here, and nobody documents every field
+    (DegradedStream's least of all), so every parameter is kept as sent."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, str_max_length=2048, frozen=True)
+
+    call_uuid: PlivoId = Field(alias="CallUUID")
+    stream_id: OptionalPlivoId = Field(default=None, alias="StreamID")
+    event: str = Field(alias="Event", min_length=1, max_length=64)
+    timestamp: str | None = Field(default=None, alias="Timestamp", max_length=64)
+    error: str | None = Field(default=None, alias="Error", max_length=1024)
+    status_reason: str | None = Field(default=None, alias="StatusReason", max_length=1024)
+    duration: OptionalInt = Field(default=None, alias="Duration", ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stream_id_spellings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "StreamID" not in data:
+            for spelling in ("StreamId", "streamId", "stream_id"):
+                if spelling in data:
+                    return {**data, "StreamID": data[spelling]}
+        return data
+
+    def parameters(self) -> dict[str, str]:
+        """Every parameter Plivo sent, under Plivo's names (unknown ones included)."""
+        return {key: str(value) for key, value in self.model_dump(by_alias=True, exclude_unset=True).items()}

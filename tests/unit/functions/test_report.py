@@ -1,0 +1,133 @@
+"""A whole call played through the real handlers, then read back as a report (GET /calls/{uuid} and CLI)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import responses
+
+from functions.calls import app as calls_app
+from functions.hangup import app as hangup_app
+from functions.machine_detection import app as md_app
+from functions.media import app as media_app
+from functions.stream_status import app as stream_app
+from functions.voicemail import app as voicemail_app
+from tests.support import constants as c
+from tests.support import plivo_api as api
+from tests.support import seed
+from tests.support.events import load_event
+from voiceagent.cli import main
+
+
+@pytest.fixture
+def voicemail_call(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAM_RECOVERY_MAX_ATTEMPTS", "0")
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+    seed.placement("transfer")
+    seed.answered(lambda_context)
+    media_app.lambda_handler(load_event("media_connect"), lambda_context)
+    for name in ("stream_status_start_stream", "stream_status_degraded_stream"):
+        stream_app.lambda_handler(load_event(name), lambda_context)
+    md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
+    voicemail_app.lambda_handler(load_event("voicemail"), lambda_context)
+    stream_app.lambda_handler(load_event("stream_status_stop_stream"), lambda_context)
+    media_app.lambda_handler(load_event("media_disconnect"), lambda_context)
+    hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+
+
+def get_report(lambda_context: Any, name: str = "calls_report") -> tuple[int, dict[str, Any]]:
+    response = calls_app.lambda_handler(load_event(name), lambda_context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_report_reads_like_the_console_stream_log_plus_our_outcome(
+    voicemail_call: None, lambda_context: Any
+) -> None:
+    status, report = get_report(lambda_context)
+
+    assert status == 200
+    assert (report["state"], report["outcome"], report["policy"]) == (
+        "completed",
+        "voicemail_left",
+        "transfer",
+    )
+    (stream,) = report["streams"]
+    assert stream == {
+        "stream_id": c.STREAM_ID,
+        "start": "2024-11-24T12:30:09.000Z",
+        "end": "2024-11-24T12:31:10.000Z",
+        "duration_seconds": 61,
+        "hangup_reason": "Call hangup",
+        "degradations": 1,
+        "last_degradation_level": "60",
+        "drops": 0,
+        "last_error": None,
+    }
+    events = [entry["event"] for entry in report["timeline"]]
+    for expected in (
+        "placed",
+        "answered",
+        "stream connected",
+        "stream started (StartStream)",
+        "stream degraded (DegradedStream)",
+        "machine detected",
+        "voicemail policy",
+        "voicemail XML served",
+        "stream stopped (StopStream)",
+        "stream disconnected",
+        "hangup",
+    ):
+        assert expected in events
+    offsets = [entry["offset_seconds"] for entry in report["timeline"]]
+    assert offsets == sorted(offsets)
+    assert offsets[0] == 0
+    policy = next(entry for entry in report["timeline"] if entry["event"] == "voicemail policy")
+    assert policy["detail"] == "transfer: transferred (1 attempt(s))"
+    hangup = next(entry for entry in report["timeline"] if entry["event"] == "hangup")
+    assert "outcome=voicemail_left" in hangup["detail"]
+
+
+def test_unknown_call_is_404(aws_stack: Any, lambda_context: Any) -> None:
+    assert get_report(lambda_context) == (404, {"message": "no such call"})
+
+
+def test_malformed_call_uuid_is_400(aws_stack: Any, lambda_context: Any) -> None:
+    assert get_report(lambda_context, "calls_report_invalid_uuid") == (400, {"message": "invalid call_uuid"})
+
+
+def test_report_command_prints_a_table(
+    voicemail_call: None,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}"
+
+    def via_api_gateway(request: Any) -> tuple[int, dict[str, str], str]:
+        assert request.headers["Authorization"].startswith("AWS4-HMAC-SHA256")
+        response = calls_app.lambda_handler(load_event("calls_report"), lambda_context)
+        return response["statusCode"], {"content-type": "application/json"}, response["body"]
+
+    plivo_rest.add_callback(responses.GET, f"{base}/calls/{c.CALL_UUID}", callback=via_api_gateway)
+    capsys.readouterr()
+
+    assert main(["report", c.CALL_UUID, "--api-url", base]) == 0
+
+    table = capsys.readouterr().out
+    assert f"call {c.CALL_UUID}  state=completed  outcome=voicemail_left" in table
+    assert "stream degraded (DegradedStream)" in table
+    assert "Call hangup" in table
+
+
+def test_report_command_json_and_errors(
+    plivo_rest: responses.RequestsMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}"
+    plivo_rest.get(f"{base}/calls/{c.CALL_UUID}", json={"message": "no such call"}, status=404)
+
+    assert main(["report", c.CALL_UUID, "--api-url", base, "--no-sign", "--json"]) == 1
+    assert "no such call" in capsys.readouterr().err

@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import responses
+
+from functions.stream_status import app
+from tests.support import constants as c
+from tests.support import plivo_api as api
+from tests.support import seed
+from tests.support.events import load_event
+from voiceagent.repository import call_repository
+
+STREAM_API = f"{api.ACCOUNT}/Call/{c.CALL_UUID}/Stream/"
+
+
+def post(lambda_context: Any, name: str) -> dict[str, Any]:
+    response: dict[str, Any] = app.lambda_handler(load_event(name), lambda_context)
+    return response
+
+
+def items_of(table_items: Any, prefix: str) -> list[dict[str, Any]]:
+    return [item for item in table_items() if str(item["sk"]).startswith(prefix)]
+
+
+def stream(table_items: Any) -> dict[str, Any]:
+    (record,) = items_of(table_items, "STREAM#")
+    return record
+
+
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+
+
+@pytest.fixture(autouse=True)
+def no_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recovery is tested on its own; elsewhere a drop is only recorded."""
+    monkeypatch.setenv("STREAM_RECOVERY_MAX_ATTEMPTS", "0")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "plivo_event"),
+    [
+        ("stream_status_start_stream", "started", "StartStream"),
+        ("stream_status_stop_stream", "stopped", "StopStream"),
+        ("stream_status_dropped_stream", "dropped", "DroppedStream"),
+        ("stream_status_degraded_stream", "degraded", "DegradedStream"),
+        ("stream_status_started_json", "started", "started"),
+        ("stream_status_stopped_json", "stopped", "stopped"),
+        ("stream_status_failed_json", "dropped", "failed"),
+        ("stream_status_unknown_event", "unknown", "PausedStream"),
+    ],
+)
+def test_every_event_of_both_vocabularies_is_stored_with_all_its_parameters(
+    name: str, kind: str, plivo_event: str, aws_stack: Any, lambda_context: Any, table_items: Any
+) -> None:
+    assert post(lambda_context, name)["statusCode"] == 200
+
+    (event,) = items_of(table_items, "STREAMEVENT#")
+    assert (event["kind"], event["plivo_event"], event["stream_id"]) == (kind, plivo_event, c.STREAM_ID)
+    assert event["parameters"]["CallUUID"] == c.CALL_UUID
+    assert event["parameters"]["Event"] == plivo_event
+    assert event["expires_at"] > 0
+
+
+def test_unknown_fields_are_kept(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
+    post(lambda_context, "stream_status_unknown_event")
+
+    (event,) = items_of(table_items, "STREAMEVENT#")
+    assert event["parameters"]["Paused"] == "true"
+    assert event["parameters"]["ServiceURL"].startswith("wss://")
+    assert stream(table_items)["unknown_event_count"] == 1
+
+
+def test_start_then_stop_gives_the_stream_its_start_end_and_the_call_its_stream(
+    aws_stack: Any, lambda_context: Any, table_items: Any
+) -> None:
+    post(lambda_context, "stream_status_start_stream")
+    post(lambda_context, "stream_status_stop_stream")
+
+    record = stream(table_items)
+    assert record["started_at"] == "2024-11-24T12:30:09.000Z"
+    assert record["ended_at"] == "2024-11-24T12:31:10.000Z"
+    call = call_repository().get_call(c.CALL_UUID)
+    assert call is not None
+    assert call["stream_id"] == c.STREAM_ID
+
+
+def test_stop_before_start_ends_up_the_same(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
+    post(lambda_context, "stream_status_stop_stream")
+    post(lambda_context, "stream_status_start_stream")
+
+    record = stream(table_items)
+    assert (record["started_at"], record["ended_at"]) == (
+        "2024-11-24T12:30:09.000Z",
+        "2024-11-24T12:31:10.000Z",
+    )
+
+
+def test_retried_event_is_stored_and_counted_once(
+    aws_stack: Any, lambda_context: Any, table_items: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    post(lambda_context, "stream_status_degraded_stream")
+    post(lambda_context, "stream_status_degraded_stream")
+
+    assert len(items_of(table_items, "STREAMEVENT#")) == 1
+    assert stream(table_items)["degradation_count"] == 1
+    names = [
+        metric["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] for metric in emitted_metrics(capsys)
+    ]
+    assert names == ["StreamsDegraded", "StreamsDegradedByLevel"]
+
+
+def test_degradation_level_and_drops_are_recorded(
+    aws_stack: Any, lambda_context: Any, table_items: Any
+) -> None:
+    post(lambda_context, "stream_status_degraded_stream")
+    post(lambda_context, "stream_status_dropped_stream")
+
+    record = stream(table_items)
+    assert record["last_degradation_level"] == "60"
+    assert record["drop_count"] == 1
+    assert record["last_error"] == "websocket connection closed unexpectedly"
+
+
+@pytest.mark.parametrize(
+    ("name", "metric"),
+    [
+        ("stream_status_start_stream", "StreamsStarted"),
+        ("stream_status_stopped_json", "StreamsStopped"),
+        ("stream_status_dropped_stream", "StreamsDropped"),
+        ("stream_status_unknown_event", "StreamEventsUnknown"),
+    ],
+)
+def test_metrics_carry_the_stage(
+    name: str, metric: str, aws_stack: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    post(lambda_context, name)
+
+    (emf,) = emitted_metrics(capsys)
+    directive = emf["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Metrics"][0]["Name"] == metric
+    assert set(directive["Dimensions"][0]) == {"stage", "service"}
+    assert emf["stage"] == c.STAGE
+
+
+def test_degradations_are_also_counted_by_level(
+    aws_stack: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    post(lambda_context, "stream_status_degraded_stream")
+
+    by_level = emitted_metrics(capsys)[1]
+    assert by_level["level"] == "60"
+
+
+def test_events_for_unknown_calls_are_kept(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
+    post(lambda_context, "stream_status_dropped_stream")
+
+    assert items_of(table_items, "STREAMEVENT#")[0]["pk"] == f"CALL#{c.CALL_UUID}"
+
+
+@pytest.mark.parametrize(
+    ("name", "status"), [("stream_status_bad_signature", 403), ("stream_status_missing_event", 400)]
+)
+def test_bad_requests_store_nothing(
+    name: str, status: int, aws_stack: Any, lambda_context: Any, table_items: Any
+) -> None:
+    assert post(lambda_context, name)["statusCode"] == status
+    assert table_items() == []
+
+
+class TestRecovery:
+    @pytest.fixture(autouse=True)
+    def recovery_on(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("STREAM_RECOVERY_MAX_ATTEMPTS", "1")
+
+    def test_a_drop_on_a_live_call_restarts_the_stream_once(
+        self, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+    ) -> None:
+        seed.answered(lambda_context)
+        plivo_rest.post(
+            STREAM_API, json={"message": "stream started", "stream_id": "new-stream-1"}, status=202
+        )
+
+        post(lambda_context, "stream_status_dropped_stream")
+        post(lambda_context, "stream_status_failed_json")  # a second drop: attempts used up
+
+        (request,) = api.requests_to(plivo_rest, "POST", STREAM_API)
+        sent = api.json_body(request)
+        assert sent["service_url"].startswith(f"{c.WEBSOCKET_URL}?call_uuid={c.CALL_UUID}&expires=")
+        assert (sent["bidirectional"], sent["audio_track"]) == (True, "inbound")
+        assert sent["status_callback_url"].endswith("/plivo/stream-status")
+        (recovery,) = items_of(table_items, "RECOVERY#")
+        assert (recovery["result"], recovery["stream_id"]) == ("restarted", "new-stream-1")
+
+    def test_no_recovery_once_the_call_has_ended(
+        self, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+    ) -> None:
+        from functions.hangup import app as hangup_app
+
+        seed.answered(lambda_context)
+        hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+
+        post(lambda_context, "stream_status_dropped_stream")
+
+        assert len(plivo_rest.calls) == 0
+        assert items_of(table_items, "RECOVERY#") == []
+
+    def test_a_failed_restart_is_recorded(
+        self, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+    ) -> None:
+        seed.answered(lambda_context)
+        plivo_rest.post(STREAM_API, json={"error": "call not found"}, status=404)
+
+        assert post(lambda_context, "stream_status_dropped_stream")["statusCode"] == 200
+
+        (recovery,) = items_of(table_items, "RECOVERY#")
+        assert recovery["result"] == "call_ended"
+
+    def test_a_rejected_restart_is_recorded_as_failed(
+        self, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+    ) -> None:
+        seed.answered(lambda_context)
+        plivo_rest.post(STREAM_API, json={"error": "bad service_url"}, status=400)
+
+        post(lambda_context, "stream_status_dropped_stream")
+
+        (recovery,) = items_of(table_items, "RECOVERY#")
+        assert recovery["result"] == "failed"
+        assert "bad service_url" in recovery["error"]
