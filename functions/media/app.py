@@ -1,11 +1,9 @@
-"""WebSocket media route: $connect checks the per-call stream token, $disconnect cleans up, and frames are
-routed by their ``event`` field. (The stream protocol and the agent arrive with the media-route work; until
-then frames are logged by type and acknowledged without a reply.)
+"""WebSocket media route for Plivo audio streams: $connect checks the per-call token, $disconnect cleans up,
+and every frame goes to the media runtime, which runs the agent. One function serves all three routes.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -13,17 +11,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import stream_token
 from voiceagent.clock import utcnow
+from voiceagent.connections import StreamConnections, management_client
 from voiceagent.credentials import stream_token_key
-from voiceagent.repository import connection_repository
+from voiceagent.media_runtime import MediaRuntime, SessionCache
+from voiceagent.plivo_api import Deadline, plivo_gateway
+from voiceagent.reference_agent import ReferenceAgent
+from voiceagent.repository import call_repository, connection_repository
+from voiceagent.settings import get_settings
+from voiceagent.tts import speech_for
 
 logger = Logger()
-
 OK = {"statusCode": 200}
 FORBIDDEN = {"statusCode": 403}
+# Live sessions of this container: an optimisation with bounded size; DynamoDB holds what matters.
+SESSIONS = SessionCache()
 
 
-def _connect(event: dict[str, Any]) -> dict[str, Any]:
-    connection_id = event["requestContext"]["connectionId"]
+def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
     now = utcnow()
     try:
         call_uuid = stream_token.verify(
@@ -38,31 +42,45 @@ def _connect(event: dict[str, Any]) -> dict[str, Any]:
     return OK
 
 
-def _disconnect(event: dict[str, Any]) -> dict[str, Any]:
-    connection_id = event["requestContext"]["connectionId"]
-    call_uuid = connection_repository().detach(connection_id, utcnow())
-    logger.info("stream disconnected", extra={"connection_id": connection_id, "call_uuid": call_uuid})
-    return OK
+def _management_endpoint(request_context: dict[str, Any]) -> str:
+    """The @connections endpoint of the API this event came through (configurable for the local stack)."""
+    settings = get_settings()
+    if settings.websocket_management_endpoint:
+        return settings.management_endpoint
+    return f"https://{request_context['domainName']}/{request_context['stage']}"
 
 
-def _frame(event: dict[str, Any]) -> dict[str, Any]:
-    try:
-        message = json.loads(event.get("body") or "")
-        kind = message.get("event") if isinstance(message, dict) else None
-    except ValueError:
-        kind = None
-    if not isinstance(kind, str):
-        logger.warning("dropped malformed frame")
-    else:
-        logger.debug("frame received", extra={"frame_event": kind})
-    return OK
+def _runtime(request_context: dict[str, Any]) -> MediaRuntime:
+    settings = get_settings()
+    connections = connection_repository()
+    return MediaRuntime(
+        agent=ReferenceAgent(speech_for(settings)),
+        calls=call_repository(),
+        connections=connections,
+        sender=StreamConnections(management_client(_management_endpoint(request_context)), connections),
+        gateway=plivo_gateway,
+        sessions=SESSIONS,
+        vad_threshold_dbfs=settings.agent_vad_threshold_dbfs,
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    route = event.get("requestContext", {}).get("routeKey")
+    request_context = event.get("requestContext") or {}
+    connection_id = request_context.get("connectionId")
+    if not isinstance(connection_id, str):
+        logger.warning("event without a connection id")
+        return {"statusCode": 400}
+    route = request_context.get("routeKey")
     if route == "$connect":
-        return _connect(event)
+        return _connect(event, connection_id)
     if route == "$disconnect":
-        return _disconnect(event)
-    return _frame(event)
+        SESSIONS.drop(connection_id)
+        call_uuid = connection_repository().detach(connection_id, utcnow())
+        logger.info("stream disconnected", extra={"connection_id": connection_id, "call_uuid": call_uuid})
+        return OK
+    outcome = _runtime(request_context).on_frame(
+        connection_id, event.get("body"), Deadline.from_lambda(context.get_remaining_time_in_millis())
+    )
+    logger.debug("frame handled", extra={"outcome": outcome})
+    return OK

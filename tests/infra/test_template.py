@@ -95,6 +95,7 @@ def test_every_setting_is_provided_by_the_template() -> None:
         "VOICEMAIL_WAIT_SECONDS",
         "VOICEMAIL_MIN_SILENCE_MS",
         "WEBSOCKET_MANAGEMENT_ENDPOINT",
+        "AGENT_VAD_THRESHOLD_DBFS",
     }
     assert aliases - optional_with_defaults <= provided
 

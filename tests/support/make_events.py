@@ -18,6 +18,7 @@ from tests.support import constants as c
 from tests.support.events import EVENTS_DIR
 from tests.support.plivo_signing import sign_v3
 from voiceagent import stream_token
+from voiceagent.audio import silence, tone
 from voiceagent.credentials import derive_stream_token_key
 
 NONCE = "31415926535897932384"
@@ -244,6 +245,48 @@ def _token_query(expires: int, *, forged: bool = False) -> dict[str, str]:
     return {"call_uuid": token.call_uuid, "expires": str(token.expires), "token": token.token}
 
 
+START_FRAME: dict[str, Any] = {
+    "event": "start",
+    "sequenceNumber": 1,
+    "start": {
+        "callId": c.CALL_UUID,
+        "streamId": c.STREAM_ID,
+        "accountId": c.TEST_AUTH_ID,
+        "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+    },
+    "extra_headers": "X-PH-Campaign=spring-renewals",
+}
+
+
+def media_frame(audio: bytes, sequence: int) -> dict[str, Any]:
+    return {
+        "event": "media",
+        "sequenceNumber": sequence,
+        "streamId": c.STREAM_ID,
+        "media": {
+            "track": "inbound",
+            "timestamp": str(TIME_EPOCH_MS + 20 * sequence),
+            "chunk": sequence - 1,
+            "payload": base64.b64encode(audio).decode(),
+        },
+        "extra_headers": "",
+    }
+
+
+def dtmf_frame(digit: str) -> dict[str, Any]:
+    return {
+        "event": "dtmf",
+        "sequenceNumber": 10,
+        "streamId": c.STREAM_ID,
+        "dtmf": {"track": "inbound", "digit": digit, "timestamp": str(TIME_EPOCH_MS + 200)},
+    }
+
+
+def frame_event(frame: dict[str, Any]) -> dict[str, Any]:
+    return ws_event("$default", body=json.dumps(frame, separators=(",", ":")))
+
+
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "answer_outbound": lambda: http_event("/plivo/answer", form=ANSWER_FORM, query=PLACEMENT_QUERY),
     "answer_inbound_plain_body": lambda: http_event(
@@ -404,16 +447,30 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "media_connect_forged_token": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE, forged=True)),
     "media_connect_missing_token": lambda: ws_event("$connect", query={}),
     "media_disconnect": lambda: ws_event("$disconnect"),
-    "media_frame_unparsed": lambda: ws_event(
-        "$default",
-        body=json.dumps(
-            {
-                "event": "dtmf",
-                "sequenceNumber": 3,
-                "streamId": c.STREAM_ID,
-                "dtmf": {"track": "inbound", "digit": "5", "timestamp": "1732451401000"},
-            }
-        ),
+    "media_start": lambda: frame_event(START_FRAME),
+    "media_start_other_call": lambda: frame_event(
+        {**START_FRAME, "start": {**START_FRAME["start"], "callId": "00000000-0000-4000-8000-000000000000"}}
+    ),
+    "media_speech": lambda: frame_event(media_frame(tone(440, 20, 0.5), 2)),
+    "media_silence": lambda: frame_event(media_frame(silence(20), 3)),
+    "media_bad_payload": lambda: frame_event({**media_frame(b"", 4), "media": {"payload": "%%%not-base64"}}),
+    "media_dtmf": lambda: frame_event(dtmf_frame("5")),
+    "media_dtmf_end_call": lambda: frame_event(dtmf_frame("#")),
+    "media_played_greeting": lambda: frame_event(
+        {"event": "playedStream", "sequenceNumber": 20, "streamId": c.STREAM_ID, "name": "greeting"}
+    ),
+    "media_played_voicemail": lambda: frame_event(
+        {"event": "played", "sequenceNumber": 40, "streamId": c.STREAM_ID, "name": "voicemail"}
+    ),
+    "media_played_goodbye": lambda: frame_event(
+        {"event": "playedStream", "sequenceNumber": 41, "streamId": c.STREAM_ID, "name": "goodbye"}
+    ),
+    "media_cleared_audio": lambda: frame_event(
+        {"event": "clearedAudio", "sequenceNumber": 30, "streamId": c.STREAM_ID}
+    ),
+    "media_stop": lambda: frame_event({"event": "stop", "sequenceNumber": 50, "streamId": c.STREAM_ID}),
+    "media_unknown_event": lambda: frame_event(
+        {"event": "playFailed", "streamId": c.STREAM_ID, "error": "x"}
     ),
     "media_frame_malformed": lambda: ws_event("$default", body="{not json"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -44,3 +45,14 @@ def frames_sent(connection_id: str = c.CONNECTION_ID) -> bytes:
     backend = apigatewaymanagementapi_backends[MOTO_ACCOUNT][c.REGION]
     key = quote(connection_id, safe="")  # moto keys connections by the id as it appears in the URL
     return backend.connections[key].data if key in backend.connections else b""
+
+
+def frames_posted(connection_id: str = c.CONNECTION_ID) -> list[dict[str, Any]]:
+    """The frames posted to a connection, split apart again (moto concatenates them without boundaries)."""
+    text = frames_sent(connection_id).decode()
+    decoder = json.JSONDecoder()
+    frames, offset = [], 0
+    while offset < len(text):
+        frame, offset = decoder.raw_decode(text, offset)
+        frames.append(frame)
+    return frames

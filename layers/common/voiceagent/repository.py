@@ -482,6 +482,12 @@ class ConnectionRepository:
             ]
         )
 
+    def call_of(self, connection_id: str) -> str | None:
+        """The call a live connection carries (a cold container's first frame of a connection asks this)."""
+        response = self._client.get_item(TableName=self._table, Key=connection_key(connection_id))
+        call_uuid = _from_item(response.get("Item") or {}).get("call_uuid")
+        return call_uuid if isinstance(call_uuid, str) else None
+
     def detach(self, connection_id: str, now: datetime) -> str | None:
         """Forget the connection; clear it from its call unless a newer connection replaced it."""
         response = self._client.delete_item(

@@ -22,6 +22,13 @@ class MachinePolicy(StrEnum):
     AGENT = "agent"
 
 
+class TtsProvider(StrEnum):
+    """Where the reference agent's speech comes from."""
+
+    BUNDLED = "bundled"  # prompts shipped in the layer: no external service
+    POLLY = "polly"  # Amazon Polly, 8 kHz PCM, per text (the voicemail message included)
+
+
 class ConfigurationError(RuntimeError):
     """Raised when the environment does not describe a usable configuration."""
 
@@ -72,6 +79,11 @@ class Settings(BaseModel):
     )
     stream_recovery_max_attempts: Annotated[int, Field(ge=0, le=5)] = Field(
         default=1, alias="STREAM_RECOVERY_MAX_ATTEMPTS"
+    )
+    agent_tts: TtsProvider = Field(default=TtsProvider.BUNDLED, alias="AGENT_TTS")
+    agent_polly_voice: str = Field(default="Joanna", alias="AGENT_POLLY_VOICE", min_length=1, max_length=32)
+    agent_vad_threshold_dbfs: Annotated[float, Field(ge=-90, le=0)] = Field(
+        default=-40.0, alias="AGENT_VAD_THRESHOLD_DBFS"
     )
     websocket_management_endpoint: AnyUrl | None = Field(default=None, alias="WEBSOCKET_MANAGEMENT_ENDPOINT")
 

@@ -1,0 +1,213 @@
+"""Plivo's audio-stream WebSocket protocol: parse what Plivo sends, encode what we send. Pure: no I/O.
+
+Incoming: ``start``, ``media`` (~50/s per call), ``dtmf``, ``playedStream`` (one page says ``played``),
+``clearedAudio``, ``stop``, and anything else as ``UnknownMessage``. Numbers may arrive as strings and
+``extra_headers`` in three shapes; all are accepted. Outgoing: ``playAudio`` (split so no frame nears API
+Gateway's 32 KB limit), ``checkpoint``, ``clearAudio``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+MULAW = "audio/x-mulaw"
+SAMPLE_RATE = 8000
+MAX_AUDIO_BYTES_PER_FRAME = 8000
+"""1 s of 8 kHz mu-law: ~10.7 KB once base64-encoded, well under API Gateway's 32 KB frame limit."""
+
+
+class ProtocolError(ValueError):
+    """A frame that is not valid JSON or not a well-formed Plivo message: logged and dropped."""
+
+
+def _as_text(value: object) -> object:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _as_int(value: object) -> object:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_as_text)]
+Number = Annotated[int, BeforeValidator(_as_int)]
+_HEADER_PAIR = re.compile(r"\s*([^=:,;{}]+?)\s*[=:]\s*([^,;{}]*?)\s*(?:[,;]|$)")
+
+
+def parse_extra_headers(value: object) -> dict[str, str]:
+    """``k=v;k=v``, ``k=v,k=v``, ``{X-PH-k: v, …}`` (not JSON) or a JSON object → a dict."""
+    if isinstance(value, dict):
+        return {str(key): str(item) for key, item in value.items()}
+    if not isinstance(value, str) or not value.strip():
+        return {}
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            text = text.strip("{}")
+        else:
+            return parse_extra_headers(document) if isinstance(document, dict) else {}
+    return {key: item for key, item in _HEADER_PAIR.findall(text) if key}
+
+
+ExtraHeaders = Annotated[dict[str, str], BeforeValidator(parse_extra_headers)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    event: str
+    sequence_number: Number | None = Field(default=None, alias="sequenceNumber")
+    stream_id: Text | None = Field(default=None, alias="streamId")
+    extra_headers: ExtraHeaders = Field(default_factory=dict)
+
+
+class MediaFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    encoding: str = MULAW
+    sample_rate: Number = Field(default=SAMPLE_RATE, alias="sampleRate")
+
+
+class StartInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    call_id: Text = Field(alias="callId", min_length=1)
+    stream_id: Text = Field(alias="streamId", min_length=1)
+    account_id: Text | None = Field(default=None, alias="accountId")
+    tracks: list[str] = Field(default_factory=lambda: ["inbound"])
+    media_format: MediaFormat = Field(default_factory=MediaFormat, alias="mediaFormat")
+
+
+class StartMessage(_Message):
+    event: Literal["start"]
+    start: StartInfo
+
+
+class Media(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    track: str = "inbound"
+    timestamp: Text | None = None
+    chunk: Number | None = None
+    payload: str
+
+    def audio(self) -> bytes:
+        try:
+            return base64.b64decode(self.payload, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ProtocolError("media payload is not base64") from exc
+
+
+class MediaMessage(_Message):
+    event: Literal["media"]
+    media: Media
+
+
+class Dtmf(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    track: str = "inbound"
+    digit: Annotated[str, Field(pattern=r"^[0-9*#A-Da-d]$")]
+    timestamp: Text | None = None
+
+
+class DtmfMessage(_Message):
+    event: Literal["dtmf"]
+    dtmf: Dtmf
+
+
+class PlayedStreamMessage(_Message):
+    event: Literal["playedStream", "played"]
+    name: Text = Field(min_length=1)
+
+
+class ClearedAudioMessage(_Message):
+    event: Literal["clearedAudio"]
+
+
+class StopMessage(_Message):
+    event: Literal["stop"]
+    reason: Text | None = None
+
+
+class UnknownMessage(_Message):
+    """An event this code does not know (``playFailed``, ``error``, future ones): kept for the log."""
+
+
+IncomingMessage = (
+    StartMessage
+    | MediaMessage
+    | DtmfMessage
+    | PlayedStreamMessage
+    | ClearedAudioMessage
+    | StopMessage
+    | UnknownMessage
+)
+
+_MODELS: dict[str, type[_Message]] = {
+    "start": StartMessage,
+    "media": MediaMessage,
+    "dtmf": DtmfMessage,
+    "playedStream": PlayedStreamMessage,
+    "played": PlayedStreamMessage,
+    "clearedAudio": ClearedAudioMessage,
+    "stop": StopMessage,
+}
+
+
+def parse(frame: str | bytes) -> IncomingMessage:
+    """One WebSocket text frame → a typed message, or ``ProtocolError``."""
+    try:
+        document = json.loads(frame)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("frame is not JSON") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("event"), str):
+        raise ProtocolError("frame has no event")
+    model = _MODELS.get(document["event"], UnknownMessage)
+    try:
+        message = model.model_validate(document)
+    except ValidationError as exc:
+        fields = ", ".join(sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()}))
+        raise ProtocolError(f"malformed {document['event']} frame: {fields}") from exc
+    return message  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- outgoing
+
+
+def play_audio(audio: bytes, *, max_bytes: int = MAX_AUDIO_BYTES_PER_FRAME) -> list[dict[str, Any]]:
+    """``playAudio`` messages for raw 8 kHz mu-law audio (no WAV header), split into frames of ≤ max_bytes."""
+    return [
+        {
+            "event": "playAudio",
+            "media": {
+                "contentType": MULAW,
+                "sampleRate": SAMPLE_RATE,
+                "payload": base64.b64encode(audio[offset : offset + max_bytes]).decode(),
+            },
+        }
+        for offset in range(0, len(audio), max_bytes)
+    ]
+
+
+def checkpoint(stream_id: str, name: str) -> dict[str, Any]:
+    """Plivo answers ``playedStream`` with this name once the audio queued before it has played."""
+    return {"event": "checkpoint", "streamId": stream_id, "name": name}
+
+
+def clear_audio(stream_id: str) -> dict[str, Any]:
+    """Flush Plivo's queue of our audio (barge-in); Plivo answers ``clearedAudio``."""
+    return {"event": "clearAudio", "streamId": stream_id}
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
