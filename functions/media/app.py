@@ -5,6 +5,7 @@ and every frame goes to the media runtime, which runs the agent. One function se
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,12 +13,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from voiceagent import stream_token
 from voiceagent.clock import utcnow
 from voiceagent.connections import StreamConnections, management_client
-from voiceagent.credentials import stream_token_key
+from voiceagent.credentials import plivo_auth_token, stream_token_key
 from voiceagent.media_runtime import MediaRuntime, SessionCache
 from voiceagent.plivo_api import Deadline, plivo_gateway
 from voiceagent.reference_agent import ReferenceAgent
 from voiceagent.repository import call_repository, connection_repository
-from voiceagent.settings import get_settings
+from voiceagent.settings import SignatureCheck, get_settings
+from voiceagent.signature import matches_any_url
 from voiceagent.tts import speech_for
 
 logger = Logger()
@@ -37,9 +39,37 @@ def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
         logger.warning("stream connect rejected", extra={"reason": str(exc), "connection_id": connection_id})
         return FORBIDDEN
     logger.append_keys(call_uuid=call_uuid)
+    if not _signature_acceptable(event):
+        return FORBIDDEN
     connection_repository().attach(connection_id, call_uuid, now)
     logger.info("stream connected", extra={"connection_id": connection_id})
     return OK
+
+
+def _signature_acceptable(event: dict[str, Any]) -> bool:
+    """Check Plivo's signature on the upgrade where present. The signed URL form is undocumented, so every
+    plausible form is tried; ``STREAM_SIGNATURE_CHECK=warn`` keeps the token as the only gate."""
+    settings = get_settings()
+    if settings.stream_signature_check is SignatureCheck.OFF:
+        return True
+    request_context = event["requestContext"]
+    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+    query = urlencode(sorted((event.get("queryStringParameters") or {}).items()))
+    host_path = f"{request_context.get('domainName')}/{request_context.get('stage')}"
+    configured = settings.websocket_url.split("://", 1)[1]
+    urls = [
+        f"{scheme}://{where}{suffix}"
+        for where in dict.fromkeys((configured, host_path))
+        for scheme in ("wss", "https", "ws", "http")
+        for suffix in ((f"?{query}", "") if query else ("",))
+    ]
+    verdict = matches_any_url(urls=urls, headers=headers, auth_token=plivo_auth_token())
+    if verdict is False:
+        logger.warning(
+            "stream connect signature matches no URL form", extra={"mode": settings.stream_signature_check}
+        )
+        return settings.stream_signature_check is not SignatureCheck.ENFORCE
+    return True
 
 
 def _management_endpoint(request_context: dict[str, Any]) -> str:

@@ -131,6 +131,15 @@ def ws_event(
     return event
 
 
+def signed_connect(auth_token: str) -> dict[str, Any]:
+    """A $connect as Plivo may sign it: here over the https form of the stream URL with its query."""
+    event = ws_event("$connect", query=_token_query(c.FAR_FUTURE))
+    url = f"https://{c.WS_API_DOMAIN}/{c.STAGE}?{urlencode(event['queryStringParameters'])}"
+    signature = sign_v3(method="GET", url=url, params={}, nonce=NONCE, auth_token=auth_token)
+    event["headers"].update({"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": NONCE})
+    return event
+
+
 ANSWER_FORM = {
     "CallUUID": c.CALL_UUID,
     "From": c.FROM_NUMBER,
@@ -446,6 +455,8 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "media_connect_expired_token": lambda: ws_event("$connect", query=_token_query(1_600_000_000)),
     "media_connect_forged_token": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE, forged=True)),
     "media_connect_missing_token": lambda: ws_event("$connect", query={}),
+    "media_connect_signed": lambda: signed_connect(c.TEST_AUTH_TOKEN),
+    "media_connect_bad_signature": lambda: signed_connect("not-the-token"),
     "media_disconnect": lambda: ws_event("$disconnect"),
     "media_start": lambda: frame_event(START_FRAME),
     "media_start_other_call": lambda: frame_event(

@@ -29,6 +29,14 @@ class TtsProvider(StrEnum):
     POLLY = "polly"  # Amazon Polly, 8 kHz PCM, per text (the voicemail message included)
 
 
+class SignatureCheck(StrEnum):
+    """What ``$connect`` does with a Plivo signature that matches none of the URL forms we try."""
+
+    ENFORCE = "enforce"  # reject the connection
+    WARN = "warn"  # log it and rely on the per-call token alone
+    OFF = "off"
+
+
 class ConfigurationError(RuntimeError):
     """Raised when the environment does not describe a usable configuration."""
 
@@ -79,6 +87,9 @@ class Settings(BaseModel):
     )
     stream_recovery_max_attempts: Annotated[int, Field(ge=0, le=5)] = Field(
         default=1, alias="STREAM_RECOVERY_MAX_ATTEMPTS"
+    )
+    stream_signature_check: SignatureCheck = Field(
+        default=SignatureCheck.ENFORCE, alias="STREAM_SIGNATURE_CHECK"
     )
     agent_tts: TtsProvider = Field(default=TtsProvider.BUNDLED, alias="AGENT_TTS")
     agent_polly_voice: str = Field(default="Joanna", alias="AGENT_POLLY_VOICE", min_length=1, max_length=32)

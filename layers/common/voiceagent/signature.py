@@ -7,9 +7,11 @@ base URL when a custom domain or a tunnel sits in front. The check itself is Pli
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping, Sequence
 
 from plivo.utils import validate_v3_signature
+from plivo.utils.signature_v3 import construct_get_url, get_signature_v3
 
 SIGNATURE_HEADER = "x-plivo-signature-v3"
 NONCE_HEADER = "x-plivo-signature-v3-nonce"
@@ -47,3 +49,24 @@ def verify_v3(
         raise SignatureError(f"signature could not be checked: {type(exc).__name__}") from exc
     if not valid:
         raise SignatureError("Plivo V3 signature does not match")
+
+
+def matches_any_url(*, urls: Sequence[str], headers: Mapping[str, str], auth_token: str) -> bool | None:
+    """For a signed GET whose exact signed URL form is undocumented (the stream's WebSocket upgrade): does the
+    signature match any candidate form? None when the request carries no signature at all.
+
+    Uses Plivo's own URL canonicalisation and signing functions (the checked ``validate_v3_signature`` refuses
+    ``wss://`` URLs, which is one of the candidates).
+    """
+    signatures = [part.strip() for part in headers.get(SIGNATURE_HEADER, "").split(",") if part.strip()]
+    nonce = headers.get(NONCE_HEADER, "").strip()
+    if not signatures and not nonce:
+        return None
+    if not signatures or not nonce:
+        return False
+    for url in urls:
+        base = construct_get_url(url, {}).decode()
+        expected = get_signature_v3(auth_token.encode(), base, nonce.encode()).decode()
+        if any(hmac.compare_digest(expected, signature) for signature in signatures):
+            return True
+    return False

@@ -100,6 +100,25 @@ def test_connect_with_bad_token_is_rejected_and_stores_nothing(
     assert table_items() == []
 
 
+def test_connect_with_a_valid_plivo_signature_is_accepted(aws_stack: Any, lambda_context: Any) -> None:
+    assert handle("media_connect_signed", lambda_context) == {"statusCode": 200}
+
+
+def test_connect_with_a_wrong_plivo_signature_is_rejected_and_stores_nothing(
+    aws_stack: Any, lambda_context: Any, table_items: Any
+) -> None:
+    assert handle("media_connect_bad_signature", lambda_context) == {"statusCode": 403}
+    assert table_items() == []
+
+
+@pytest.mark.parametrize("mode", ["warn", "off"])
+def test_signature_check_can_be_relaxed_to_the_token_alone(
+    mode: str, aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAM_SIGNATURE_CHECK", mode)
+    assert handle("media_connect_bad_signature", lambda_context) == {"statusCode": 200}
+
+
 def test_event_without_connection_id_is_refused(aws_stack: Any, lambda_context: Any) -> None:
     event = load_event("media_speech")
     del event["requestContext"]["connectionId"]

@@ -58,3 +58,20 @@ def test_sdk_errors_become_signature_errors() -> None:
     # The SDK validates the URL and raises on anything but http(s).
     with pytest.raises(SignatureError, match="could not be checked"):
         verify_v3(method="POST", url="wss://x/y", headers=headers("abc"), params={}, auth_token=TOKEN)
+
+
+def test_any_url_form_may_carry_the_signature() -> None:
+    from voiceagent.signature import matches_any_url
+
+    signed = sign_v3(
+        method="GET", url="wss://ws.example.com/dev?token=t", params={}, nonce="n1", auth_token=TOKEN
+    )
+    candidates = ["https://ws.example.com/dev?token=t", "wss://ws.example.com/dev?token=t"]
+    good = {"x-plivo-signature-v3": f"x, {signed}", "x-plivo-signature-v3-nonce": "n1"}
+
+    assert matches_any_url(urls=candidates, headers=good, auth_token=TOKEN) is True
+    assert matches_any_url(urls=candidates[:1], headers=good, auth_token=TOKEN) is False
+    assert matches_any_url(urls=candidates, headers={}, auth_token=TOKEN) is None
+    assert (
+        matches_any_url(urls=candidates, headers={"x-plivo-signature-v3": signed}, auth_token=TOKEN) is False
+    )
