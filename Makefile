@@ -11,7 +11,7 @@ SAM_STAMP := $(SAM_VENV)/.sam-installed
 export PYTHONPATH := layers/common:.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo test unit infra lint typecheck events install build deploy clean
+.PHONY: demo local test unit infra integration lint typecheck events install build deploy clean
 
 $(DEPS_STAMP): pyproject.toml layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,13 @@ $(SAM_STAMP):
 
 install: $(DEPS_STAMP) $(SAM_STAMP)
 
-## make demo: play a sample call through the real handlers (moto for AWS, Plivo-signed webhooks)
+## make demo: the whole stack locally, six simulated calls end to end, timelines printed (no Docker/AWS/Plivo)
 demo: $(DEPS_STAMP)
 	$(BIN)/python -m tests.local.demo
+
+## make local: the local stack, kept running (HTTP :3000, WebSocket :3001, Plivo REST :3002, moto :3003)
+local: $(DEPS_STAMP)
+	$(BIN)/python -m tests.local.stack
 
 ## make test: lint, type-check, unit and template tests (no network, Docker, AWS or Plivo needed)
 test: install lint typecheck
@@ -42,6 +46,9 @@ unit: $(DEPS_STAMP)
 
 infra: install
 	$(BIN)/python -m pytest tests/infra
+
+integration: $(DEPS_STAMP)
+	$(BIN)/python -m pytest tests/integration
 
 lint: $(DEPS_STAMP)
 	$(BIN)/ruff check .

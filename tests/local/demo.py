@@ -1,76 +1,68 @@
-"""`make demo`: play a sample outbound call's answer webhook through the real handler.
-
-AWS is moto in-process (the table from template.yaml, the auth token in SSM); the webhook is signed with the
-plivo SDK exactly as Plivo signs it. Prints the <Stream> XML Plivo would receive and the call record written,
-then shows that a forged signature is refused. (The full local stack with a Plivo simulator replaces this.)
+"""`make demo`: start the local stack, play every scenario end to end at real-time pace (all at once, as a
+campaign would), print each call's timeline and outcome, stop everything. Exits non-zero if any misbehaves.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
-import os
 import sys
-from typing import Any
-from xml.dom import minidom
+import time
+from pathlib import Path
 
-from tests.support import constants as c
-
-DEMO_ENV = {
-    "AWS_ACCESS_KEY_ID": "demo",
-    "AWS_SECRET_ACCESS_KEY": "demo",
-    "AWS_DEFAULT_REGION": c.REGION,
-    "STAGE": c.STAGE,
-    "CALLS_TABLE_NAME": c.TABLE_NAME,
-    "PLIVO_AUTH_ID": c.TEST_AUTH_ID,
-    "PLIVO_AUTH_TOKEN_PARAM": c.AUTH_TOKEN_PARAM,
-    "WEBSOCKET_URL": c.WEBSOCKET_URL,
-    "POWERTOOLS_SERVICE_NAME": "plivo-voice-agent-demo",
-    "POWERTOOLS_METRICS_NAMESPACE": "PlivoVoiceAgentDemo",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-}
+from tests.local.scenarios import SCENARIOS, Result, callee_for, play_all
+from tests.local.stack import LocalConfig, LocalStack
+from voiceagent.report import render_table
 
 
-class _Context:
-    function_name = "demo"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:demo"
-    aws_request_id = "demo-request"
+def _print(result: Result) -> None:
+    mark = "PASS" if result.passed else "FAIL"
+    print(f"\n=== {mark}  {result.scenario}: {result.title}  ({result.seconds} s)")
+    if result.report.get("timeline"):
+        print(render_table(result.report))
+    for problem in result.problems:
+        print(f"  problem: {problem}")
+
+
+async def _run(ephemeral: bool, json_path: Path | None) -> int:
+    stack = LocalStack(LocalConfig.from_env(ephemeral=ephemeral), callees=callee_for)
+    started = time.monotonic()
+    await stack.start()
+    print(stack.describe(), flush=True)
+    try:
+        results = await play_all(stack)
+    finally:
+        await stack.stop()
+    for result in results:
+        _print(result)
+    passed = sum(result.passed for result in results)
+    lost = stack.plivo.lost_callbacks
+    print(f"\n{len(SCENARIOS)} scenarios in {time.monotonic() - started:.1f} s; callbacks refused: {lost}")
+    print(f"{passed} passed, {len(results) - passed} failed")
+    if json_path:
+        frames = sorted(stack.gateway.frame_latencies)
+        json_path.write_text(
+            json.dumps(
+                {
+                    "results": [result.as_dict() for result in results],
+                    "lost_callbacks": lost,
+                    "invocations": stack.gateway.invocations.counts,
+                    "frames_handled": len(frames),
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    return 0 if passed == len(results) and lost == 0 else 1
 
 
 def main() -> int:
-    os.environ.update(DEMO_ENV)
-    import boto3
-    from boto3.dynamodb.types import TypeDeserializer
-    from moto import mock_aws
-
-    from functions.answer import app
-    from tests.support.make_events import CASES
-    from tests.support.template import table_definition
-
-    with mock_aws():
-        boto3.client("dynamodb").create_table(TableName=c.TABLE_NAME, **table_definition("CallsTable"))
-        boto3.client("ssm").put_parameter(
-            Name=c.AUTH_TOKEN_PARAM, Value=c.TEST_AUTH_TOKEN, Type="SecureString"
-        )
-
-        answered: dict[str, Any] = app.lambda_handler(CASES["answer_outbound"](), _Context())
-        print(f"POST /plivo/answer (signed by 'Plivo') -> {answered['statusCode']}")
-        print(minidom.parseString(answered["body"]).toprettyxml(indent="  "))
-        item = boto3.client("dynamodb").get_item(
-            TableName=c.TABLE_NAME, Key={"pk": {"S": f"CALL#{c.CALL_UUID}"}, "sk": {"S": "CALL"}}
-        )["Item"]
-        record = {key: TypeDeserializer().deserialize(value) for key, value in item.items()}
-        print("call record:", json.dumps(record, indent=2, default=str))
-
-        forged: dict[str, Any] = app.lambda_handler(CASES["answer_bad_signature"](), _Context())
-        print(f"POST /plivo/answer with a forged signature -> {forged['statusCode']} {forged['body']}")
-        ok = (
-            answered["statusCode"] == 200 and forged["statusCode"] == 403 and item["state"]["S"] == "answered"
-        )
-    print("demo:", "OK" if ok else "FAILED")
-    return 0 if ok else 1
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ephemeral-ports", action="store_true", help="use free ports instead of 3000-3003")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+    return asyncio.run(_run(args.ephemeral_ports, args.json))
 
 
 if __name__ == "__main__":

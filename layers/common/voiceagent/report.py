@@ -22,6 +22,12 @@ _CALL_MILESTONES: tuple[tuple[str, str], ...] = (
 )
 
 
+_COMMON_STREAM_PARAMETERS = frozenset(
+    {"CallUUID", "StreamID", "Event", "Timestamp", "From", "To", "ParentAuthID", "ServiceURL"}
+)
+"""Sent with every stream event; what remains of a DegradedStream is what describes the degradation."""
+
+
 def _parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
@@ -48,9 +54,7 @@ def _stream_event_detail(item: dict[str, Any]) -> str:
     parameters = item.get("parameters") or {}
     kind = item.get("kind")
     if kind == "degraded":
-        levels = {
-            k: v for k, v in parameters.items() if k not in {"CallUUID", "StreamID", "Event", "Timestamp"}
-        }
+        levels = {k: v for k, v in parameters.items() if k not in _COMMON_STREAM_PARAMETERS}
         return ", ".join(f"{key}={value}" for key, value in sorted(levels.items()))
     if kind == "dropped":
         return str(parameters.get("Error") or parameters.get("StatusReason") or "")

@@ -1,0 +1,238 @@
+"""Local stand-ins for API Gateway: an HTTP API and a WebSocket API with its @connections management API.
+
+They turn real HTTP requests and WebSocket traffic into the same events API Gateway sends (HTTP API v2,
+WebSocket $connect / $default / $disconnect) and call the real, unchanged Lambda handlers. Handlers are
+synchronous (boto3), so they run on a thread pool: a handler posting back through @connections reaches this
+same event loop over real HTTP while it waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+log = logging.getLogger("local.gateway")
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+HTTP_ROUTES: tuple[tuple[str, str], ...] = (
+    ("/plivo/answer", "functions.answer.app"),
+    ("/plivo/machine-detection", "functions.machine_detection.app"),
+    ("/plivo/voicemail", "functions.voicemail.app"),
+    ("/plivo/stream-status", "functions.stream_status.app"),
+    ("/plivo/hangup", "functions.hangup.app"),
+    ("/calls", "functions.calls.app"),
+)
+"""Path (or path prefix, for /calls/{call_uuid}) → handler module, as template.yaml wires them."""
+
+
+@dataclass
+class LambdaContext:
+    """What the handlers read from the Lambda context."""
+
+    function_name: str
+    timeout_seconds: float = 20.0
+    started: float = field(default_factory=time.monotonic)
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+def _handler(module: str) -> Handler:
+    handler: Handler = importlib.import_module(module).lambda_handler
+    return handler
+
+
+@dataclass
+class Invocations:
+    """Counts of handler invocations, for the benchmark and the load reports."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def record(self, name: str, elapsed: float) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+        self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+
+
+class Gateway:
+    """Both APIs on one event loop: ``http_app`` (webhooks, /calls) and ``ws_app`` (streams, @connections)."""
+
+    def __init__(self, *, ws_domain: str, executor: ThreadPoolExecutor) -> None:
+        self._executor = executor
+        self._ws_domain = ws_domain
+        self._sockets: dict[str, web.WebSocketResponse] = {}
+        self._ids = itertools.count(1)
+        self.invocations = Invocations()
+        self.frame_latencies: list[float] = []
+
+    async def _invoke(self, module: str, event: dict[str, Any]) -> dict[str, Any]:
+        handler = _handler(module)
+        context = LambdaContext(function_name=module.split(".")[1])
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self._executor, handler, event, context)
+        finally:
+            self.invocations.record(module.split(".")[1], time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ HTTP API
+
+    def http_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._http)
+        return app
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        module = next(
+            (
+                module
+                for path, module in HTTP_ROUTES
+                if request.path == path or request.path.startswith(path + "/")
+            ),
+            None,
+        )
+        if module is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        body = await request.read()
+        event = {
+            "version": "2.0",
+            "routeKey": f"{request.method} {request.path}",
+            "rawPath": request.path,
+            "rawQueryString": request.query_string,
+            "headers": {key.lower(): value for key, value in request.headers.items()},
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": "local",
+                "domainName": request.host,
+                "domainPrefix": "local",
+                "http": {
+                    "method": request.method,
+                    "path": request.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": request.remote or "127.0.0.1",
+                    "userAgent": request.headers.get("User-Agent", ""),
+                },
+                "requestId": secrets.token_hex(8),
+                "routeKey": f"{request.method} {request.path}",
+                "stage": "$default",
+                "timeEpoch": int(time.time() * 1000),
+            },
+            "isBase64Encoded": True,
+        }
+        if request.query:
+            event["queryStringParameters"] = dict(request.query)
+        if body:
+            event["body"] = base64.b64encode(body).decode()
+        result = await self._invoke(module, event)
+        response_body = result.get("body") or ""
+        if result.get("isBase64Encoded"):
+            response_body = base64.b64decode(response_body).decode()
+        headers = dict(result.get("headers") or {})
+        return web.Response(status=int(result.get("statusCode", 200)), text=response_body, headers=headers)
+
+    # ------------------------------------------------------------------ WebSocket API
+
+    def ws_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route(
+            "POST", "/{stage_prefix:.*}@connections/{connection_id}", self._post_to_connection
+        )
+        app.router.add_route("GET", "/{stage_prefix:.*}@connections/{connection_id}", self._get_connection)
+        app.router.add_route(
+            "DELETE", "/{stage_prefix:.*}@connections/{connection_id}", self._delete_connection
+        )
+        app.router.add_route("GET", "/{tail:.*}", self._websocket)
+        return app
+
+    def _ws_event(self, route: str, connection_id: str, **extra: Any) -> dict[str, Any]:
+        event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
+        return {
+            "requestContext": {
+                "routeKey": route,
+                "eventType": event_type,
+                "connectionId": connection_id,
+                "domainName": self._ws_domain,
+                "stage": "local",
+                "apiId": "local",
+                "requestId": secrets.token_hex(8),
+                "requestTimeEpoch": int(time.time() * 1000),
+                "messageDirection": "IN",
+            },
+            "isBase64Encoded": False,
+            **extra,
+        }
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        connection_id = base64.b64encode(f"local-{next(self._ids)}-{secrets.token_hex(4)}".encode()).decode()
+        connect = self._ws_event(
+            "$connect",
+            connection_id,
+            headers=dict(request.headers.items()),
+            queryStringParameters=dict(request.query),
+        )
+        result = await self._invoke("functions.media.app", connect)
+        if result.get("statusCode") != 200:
+            return web.Response(status=int(result.get("statusCode", 500)), text="Forbidden")
+        socket = web.WebSocketResponse(max_msg_size=128 * 1024)
+        await socket.prepare(request)
+        self._sockets[connection_id] = socket
+        try:
+            async for message in socket:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                started = time.perf_counter()
+                await self._invoke(
+                    "functions.media.app", self._ws_event("$default", connection_id, body=message.data)
+                )
+                self.frame_latencies.append(time.perf_counter() - started)
+        finally:
+            self._sockets.pop(connection_id, None)
+            await self._invoke("functions.media.app", self._ws_event("$disconnect", connection_id))
+        return socket
+
+    async def _post_to_connection(self, request: web.Request) -> web.Response:
+        socket = self._sockets.get(request.match_info["connection_id"])
+        if socket is None or socket.closed:
+            return web.json_response(
+                {"message": "Gone"}, status=410, headers={"x-amzn-ErrorType": "GoneException"}
+            )
+        await socket.send_str((await request.read()).decode())
+        return web.Response(status=200)
+
+    async def _get_connection(self, request: web.Request) -> web.Response:
+        if request.match_info["connection_id"] not in self._sockets:
+            return web.json_response(
+                {"message": "Gone"}, status=410, headers={"x-amzn-ErrorType": "GoneException"}
+            )
+        return web.json_response({"connectedAt": "", "identity": {"sourceIp": "127.0.0.1"}})
+
+    async def _delete_connection(self, request: web.Request) -> web.Response:
+        socket = self._sockets.pop(request.match_info["connection_id"], None)
+        if socket is None:
+            return web.json_response(
+                {"message": "Gone"}, status=410, headers={"x-amzn-ErrorType": "GoneException"}
+            )
+        await socket.close()
+        return web.Response(status=204)
+
+    async def close_all(self) -> None:
+        for socket in list(self._sockets.values()):
+            await socket.close()

@@ -1,0 +1,533 @@
+"""A simulated Plivo: its REST API (calls, hangup, transfer, streams) and the calls it places.
+
+A call plays the way Plivo plays one: signed form webhooks (V3 signatures, with the plivo SDK's functions), a
+real WebSocket client speaking the stream protocol at real-time pace (20 ms mu-law frames from a scripted
+callee: speech, silence, DTMF, a voicemail greeting), stream status and machine-detection callbacks, and a
+hangup callback. It reacts like Plivo to ``playAudio`` (queues and plays in real time), ``checkpoint``
+(``playedStream`` once the audio before it has played), ``clearAudio`` (flush, ``clearedAudio``), and to REST
+hangup, transfer and stream start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+from xml.etree import ElementTree
+
+import aiohttp
+from aiohttp import web
+
+from tests.support.plivo_signing import sign_v3
+from voiceagent.audio import silence, tone
+
+log = logging.getLogger("local.plivo")
+
+FRAME_MS = 20
+SPEECH_FRAME = tone(220, FRAME_MS, 0.4)  # a voice-like tone is enough for an energy VAD
+SILENCE_FRAME = silence(FRAME_MS)
+
+
+def _plivo_time() -> str:
+    """Plivo's callback timestamp format (UTC), to the millisecond so retries and distinct events differ."""
+    now = time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
+
+
+# ---------------------------------------------------------------- what the scripted callee does
+
+
+@dataclass(frozen=True)
+class Speak:
+    ms: int
+
+
+@dataclass(frozen=True)
+class Quiet:
+    ms: int
+
+
+@dataclass(frozen=True)
+class Press:
+    digit: str
+
+
+@dataclass(frozen=True)
+class DropStream:
+    """The stream's connection breaks (Plivo then reports DroppedStream)."""
+
+
+@dataclass(frozen=True)
+class Degrade:
+    """Plivo reports our consumer as slow, at this buffer level (30/60/90 %)."""
+
+    level: int
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """The callee hangs up."""
+
+
+Step = Speak | Quiet | Press | DropStream | Degrade | HangUp
+
+
+@dataclass(frozen=True)
+class Callee:
+    """Who answers and what they do. ``machine_after_ms``: Plivo's detection fires this long after answer."""
+
+    script: tuple[Step, ...]
+    machine_after_ms: int | None = None
+    ring_ms: int = 200
+
+
+# ---------------------------------------------------------------- one simulated call
+
+
+@dataclass
+class SimCall:
+    call_uuid: str
+    request_uuid: str
+    params: dict[str, Any]
+    callee: Callee
+    events: list[str] = field(default_factory=list)
+    frames_received: list[dict[str, Any]] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the hangup callback has been delivered."""
+    hangup_cause: tuple[str, str, int, str] | None = None
+    answered_at: float | None = None
+    stream_index: int = 0
+    streams_started: int = 0
+    transferred_to: str | None = None
+    machine_detection_posts: int = 0
+
+    def note(self, what: str) -> None:
+        self.events.append(what)
+        log.debug("%s %s", self.call_uuid[:8], what)
+
+
+class Stream:
+    """One WebSocket stream of a call: sends the callee's audio, plays what the server queues."""
+
+    def __init__(self, sim: PlivoSimulator, call: SimCall, url: str, status_url: str | None) -> None:
+        self.sim, self.call, self.url, self.status_url = sim, call, url, status_url
+        self.stream_id = str(uuid.uuid4())
+        self.queue: list[tuple[str, Any]] = []
+        self.queue_changed = asyncio.Event()
+        self.socket: aiohttp.ClientWebSocketResponse | None = None
+        self.sequence = 0
+        self.closed = asyncio.Event()
+
+    async def open(self) -> bool:
+        nonce = secrets.token_hex(10)
+        signature = sign_v3(
+            method="GET", url=self.url, params={}, nonce=nonce, auth_token=self.sim.auth_token
+        )
+        try:
+            self.socket = await self.sim.session.ws_connect(
+                self.url,
+                headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce},
+                max_msg_size=128 * 1024,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            self.call.note(f"stream refused {exc.status}")
+            return False
+        self.call.streams_started += 1
+        self.call.note("stream connected")
+        await self.sim.status(self, "StartStream")
+        await self.send(
+            {
+                "event": "start",
+                "start": {
+                    "callId": self.call.call_uuid,
+                    "streamId": self.stream_id,
+                    "accountId": self.sim.auth_id,
+                    "tracks": ["inbound"],
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+                },
+                "extra_headers": "",
+            }
+        )
+        self.sim.spawn(self._receive())
+        self.sim.spawn(self._play())
+        return True
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.socket is None or self.socket.closed:
+            return
+        self.sequence += 1
+        await self.socket.send_str(
+            json.dumps({"sequenceNumber": self.sequence, "streamId": self.stream_id, **message})
+        )
+
+    async def media(self, audio: bytes) -> None:
+        await self.send(
+            {
+                "event": "media",
+                "media": {
+                    "track": "inbound",
+                    "timestamp": str(int(time.time() * 1000)),
+                    "chunk": self.sequence,
+                    "payload": base64.b64encode(audio).decode(),
+                },
+            }
+        )
+
+    async def _receive(self) -> None:
+        assert self.socket is not None
+        async for message in self.socket:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            frame = json.loads(message.data)
+            self.call.frames_received.append(frame)
+            event = frame.get("event")
+            if event == "playAudio":
+                self.queue.append(("audio", len(base64.b64decode(frame["media"]["payload"]))))
+            elif event == "checkpoint":
+                self.queue.append(("checkpoint", frame["name"]))
+            elif event == "clearAudio":
+                self.queue.clear()
+                self.call.note("audio cleared")
+                await self.send({"event": "clearedAudio"})
+            self.queue_changed.set()
+        self.closed.set()
+
+    async def _play(self) -> None:
+        """Plays queued audio in real time; answers checkpoints once what came before them has played."""
+        while not self.closed.is_set():
+            if not self.queue:
+                self.queue_changed.clear()
+                waiter = asyncio.create_task(self.queue_changed.wait())
+                closer = asyncio.create_task(self.closed.wait())
+                await asyncio.wait({waiter, closer}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                closer.cancel()
+                continue
+            kind, value = self.queue[0]
+            if kind == "checkpoint":
+                self.queue.pop(0)
+                await self.send({"event": "playedStream", "name": value})
+                self.call.note(f"played {value}")
+                continue
+            # Play up to 100 ms at a time so a clearAudio cuts the audio short, as it does on Plivo.
+            chunk = min(value, 800)
+            await asyncio.sleep(chunk / 8000)
+            if self.queue and self.queue[0] == (kind, value):
+                remaining = value - chunk
+                if remaining > 0:
+                    self.queue[0] = ("audio", remaining)
+                else:
+                    self.queue.pop(0)
+
+    async def close(self, *, dropped: bool = False) -> None:
+        if self.socket is not None and not self.socket.closed:
+            await self.socket.close(code=1006 if dropped else 1000)
+        self.closed.set()
+        await self.sim.status(
+            self,
+            "DroppedStream" if dropped else "StopStream",
+            **({"Error": "websocket connection lost"} if dropped else {}),
+        )
+
+
+class PlivoSimulator:
+    """Plivo's REST API (``rest_app``) plus the calls it places."""
+
+    def __init__(self, *, auth_id: str, auth_token: str, callees: Callable[[str], Callee]) -> None:
+        self.auth_id = auth_id
+        self.auth_token = auth_token
+        self._callees = callees
+        self.calls: dict[str, SimCall] = {}
+        self.by_request: dict[str, SimCall] = {}
+        self.streams: dict[str, Stream] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self.rest_requests: list[tuple[str, str]] = []
+        self.lost_callbacks = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run in the background, keeping a reference until done (the loop holds tasks only weakly)."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # ------------------------------------------------------------------ signed callbacks
+
+    async def post(self, url: str, form: dict[str, str]) -> str:
+        nonce = secrets.token_hex(10)
+        signature = sign_v3(method="POST", url=url, params=form, nonce=nonce, auth_token=self.auth_token)
+        headers = {
+            "X-Plivo-Signature-V3": signature,
+            "X-Plivo-Signature-Ma-V3": signature,
+            "X-Plivo-Signature-V3-Nonce": nonce,
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        async with self.session.post(url, data=urlencode(form), headers=headers) as response:
+            text = await response.text()
+            if response.status != 200:
+                self.lost_callbacks += 1
+                log.error("callback %s answered %s: %s", url, response.status, text[:200])
+            return text
+
+    def _form(self, call: SimCall, **extra: str) -> dict[str, str]:
+        return {
+            "CallUUID": call.call_uuid,
+            "RequestUUID": call.request_uuid,
+            "From": str(call.params["from"]),
+            "To": str(call.params["to"]),
+            "Direction": "outbound",
+            **extra,
+        }
+
+    async def status(self, stream: Stream, event: str, **extra: str) -> None:
+        if stream.status_url:
+            await self.post(
+                stream.status_url,
+                {
+                    "CallUUID": stream.call.call_uuid,
+                    "StreamID": stream.stream_id,
+                    "Event": event,
+                    "Timestamp": _plivo_time(),
+                    "From": str(stream.call.params["from"]),
+                    "To": str(stream.call.params["to"]),
+                    "ParentAuthID": self.auth_id,
+                    "ServiceURL": stream.url.split("?")[0],
+                    **extra,
+                },
+            )
+
+    # ------------------------------------------------------------------ the call's life
+
+    async def _run(self, call: SimCall) -> None:
+        try:
+            await asyncio.sleep(call.callee.ring_ms / 1000)
+            call.answered_at = time.monotonic()
+            xml = await self.post(
+                call.params["answer_url"], self._form(call, CallStatus="in-progress", Event="StartApp")
+            )
+            call.note("answered")
+            stream_element = ElementTree.fromstring(xml).find("Stream")
+            if stream_element is None or not stream_element.text:
+                raise RuntimeError(f"answer XML has no <Stream>: {xml[:200]}")
+            stream = await self._start_stream(
+                call, stream_element.text.strip(), stream_element.get("statusCallbackUrl")
+            )
+            if call.callee.machine_after_ms is not None:
+                self.spawn(self._detect_machine(call))
+            await self._script(call, stream)
+        except Exception:
+            log.exception("simulated call %s failed", call.call_uuid)
+            await self._end(call, ("NORMAL_TEMPORARY_FAILURE", "Simulator Error", 5000, "Plivo"))
+
+    async def _start_stream(self, call: SimCall, url: str, status_url: str | None) -> Stream | None:
+        stream = Stream(self, call, url, status_url)
+        self.streams[call.call_uuid] = stream
+        return stream if await stream.open() else None
+
+    async def _script(self, call: SimCall, stream: Stream | None) -> None:
+        for step in call.callee.script:
+            if call.ended.is_set():
+                return
+            stream = self.streams.get(call.call_uuid, stream)
+            if isinstance(step, Speak | Quiet):
+                frame = SPEECH_FRAME if isinstance(step, Speak) else SILENCE_FRAME
+                started = time.monotonic()
+                for index in range(step.ms // FRAME_MS):
+                    if call.ended.is_set():
+                        return
+                    current = self.streams.get(call.call_uuid)
+                    if current is not None and not current.closed.is_set():
+                        await current.media(frame)
+                    # Real-time pace against the clock, so slow handling does not stretch the call.
+                    await asyncio.sleep(max(0.0, started + (index + 1) * FRAME_MS / 1000 - time.monotonic()))
+            elif isinstance(step, Press) and stream is not None:
+                await stream.send(
+                    {
+                        "event": "dtmf",
+                        "dtmf": {
+                            "track": "inbound",
+                            "digit": step.digit,
+                            "timestamp": str(int(time.time() * 1000)),
+                        },
+                    }
+                )
+                call.note(f"pressed {step.digit}")
+            elif isinstance(step, DropStream) and stream is not None:
+                call.note("stream dropped")
+                self.streams.pop(call.call_uuid, None)
+                await stream.close(dropped=True)
+            elif isinstance(step, Degrade) and stream is not None:
+                await self.status(stream, "DegradedStream", BufferUsagePercentage=str(step.level))
+                call.note(f"degraded {step.level}%")
+            elif isinstance(step, HangUp):
+                await self._end(call, ("NORMAL_CLEARING", "Normal Hangup", 4000, "Callee"))
+                return
+
+    async def _detect_machine(self, call: SimCall) -> None:
+        await asyncio.sleep((call.callee.machine_after_ms or 0) / 1000)
+        if call.ended.is_set() or not call.params.get("machine_detection"):
+            return
+        call.note("machine detected")
+        call.machine_detection_posts += 1
+        await self.post(
+            call.params["machine_detection_url"],
+            self._form(
+                call, Machine="true", IfMachine="continue", Event="MachineDetection", CallStatus="in-progress"
+            ),
+        )
+        if call.params["machine_detection"] == "hangup":
+            await asyncio.sleep(0.3)  # Plivo hangs up on the machine itself in this mode
+            await self._end(call, ("MACHINE_DETECTED", "Machine Detected", 9100, "Plivo"))
+
+    async def _end(self, call: SimCall, cause: tuple[str, str, int, str]) -> None:
+        if call.ended.is_set():
+            return
+        call.ended.set()
+        call.hangup_cause = cause
+        stream = self.streams.pop(call.call_uuid, None)
+        if stream is not None:
+            await stream.close()
+        duration = int(time.monotonic() - call.answered_at) if call.answered_at else 0
+        name, cause_name, code, source = cause
+        call.note(f"hangup {name}")
+        try:
+            await self.post(
+                call.params["hangup_url"],
+                self._form(
+                    call,
+                    CallStatus="completed",
+                    Event="Hangup",
+                    HangupCause=name,
+                    HangupCauseName=cause_name,
+                    HangupCauseCode=str(code),
+                    HangupSource=source,
+                    Duration=str(duration),
+                    BillDuration=str(duration),
+                    AnswerTime=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()) if call.answered_at else "",
+                ),
+            )
+        finally:
+            call.finished.set()
+
+    async def _transfer(self, call: SimCall, url: str) -> None:
+        """Plivo stops the stream and runs the new XML: wait out the greeting, say the message, hang up."""
+        call.transferred_to = url
+        stream = self.streams.pop(call.call_uuid, None)
+        if stream is not None:
+            await stream.close()
+        xml = await self.post(url, self._form(call, CallStatus="in-progress", Event="Redirect"))
+        root = ElementTree.fromstring(xml)
+        for element in root:
+            if element.tag == "Wait":
+                await asyncio.sleep(
+                    min(float(element.get("length", "1")), 1.0)
+                )  # the greeting ends sooner here
+            elif element.tag in ("Speak", "Play"):
+                call.note(f"voicemail {element.tag.lower()}: {(element.text or '')[:40]}")
+                await asyncio.sleep(0.5)
+            elif element.tag == "Hangup":
+                break
+        await self._end(call, ("NORMAL_CLEARING", "End Of XML Instructions", 4010, "Plivo"))
+
+    # ------------------------------------------------------------------ REST API
+
+    def rest_app(self) -> web.Application:
+        app = web.Application()
+        base = "/v1/Account/{auth_id}/Call/"
+        app.router.add_post(base, self._guarded(self._create))
+        app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup))
+        app.router.add_post(base + "{call_uuid}/", self._guarded(self._update))
+        app.router.add_post(base + "{call_uuid}/Stream/", self._guarded(self._stream))
+        return app
+
+    def _guarded(
+        self, handler: Callable[[web.Request], Awaitable[web.Response]]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def checked(request: web.Request) -> web.Response:
+            self.rest_requests.append((request.method, request.path))
+            auth = (
+                aiohttp.BasicAuth.decode(request.headers.get("Authorization", ""))
+                if "Authorization" in request.headers
+                else None
+            )
+            if (
+                auth is None
+                or (auth.login, auth.password) != (self.auth_id, self.auth_token)
+                or request.match_info["auth_id"] != self.auth_id
+            ):
+                return web.json_response({"error": "authentication failed"}, status=401)
+            return await handler(request)
+
+        return checked
+
+    async def _create(self, request: web.Request) -> web.Response:
+        params = await request.json()
+        call = SimCall(
+            call_uuid=str(uuid.uuid4()),
+            request_uuid=str(uuid.uuid4()),
+            params=params,
+            callee=self._callees(str(params["to"])),
+        )
+        self.calls[call.call_uuid] = call
+        self.by_request[call.request_uuid] = call
+        self.spawn(self._run(call))
+        return web.json_response(
+            {"api_id": str(uuid.uuid4()), "message": "call fired", "request_uuid": call.request_uuid},
+            status=201,
+        )
+
+    def _live(self, request: web.Request) -> SimCall | None:
+        call = self.calls.get(request.match_info["call_uuid"])
+        return call if call is not None and not call.ended.is_set() else None
+
+    async def _hangup(self, request: web.Request) -> web.Response:
+        call = self._live(request)
+        if call is None:
+            return web.json_response({"error": "call not found"}, status=404)
+        call.note("REST hangup")
+        self.spawn(self._end(call, ("NORMAL_CLEARING", "Normal Hangup", 4000, "API")))
+        return web.Response(status=204)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        call = self._live(request)
+        if call is None:
+            return web.json_response({"error": "call not found"}, status=404)
+        body = await request.json()
+        if body.get("legs") != "aleg" or not body.get("aleg_url"):
+            return web.json_response({"error": "legs and aleg_url are required"}, status=400)
+        call.note("REST transfer")
+        self.spawn(self._transfer(call, body["aleg_url"]))
+        return web.json_response({"message": "call transferred", "api_id": str(uuid.uuid4())}, status=202)
+
+    async def _stream(self, request: web.Request) -> web.Response:
+        call = self._live(request)
+        if call is None:
+            return web.json_response({"error": "call not found"}, status=404)
+        body = await request.json()
+        call.note("REST stream start")
+        stream = Stream(self, call, body["service_url"], body.get("status_callback_url"))
+        self.streams[call.call_uuid] = stream
+        self.spawn(stream.open())
+        return web.json_response(
+            {"message": "stream started", "stream_id": stream.stream_id, "api_id": str(uuid.uuid4())},
+            status=202,
+        )
