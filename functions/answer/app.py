@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,12 +14,12 @@ from voiceagent.answering import answer_call
 from voiceagent.clock import utcnow
 from voiceagent.credentials import stream_token_key
 from voiceagent.http_api import http_app, public_url, query_param, verified_webhook, xml_response
+from voiceagent.observability import traced
 from voiceagent.repository import call_repository
 from voiceagent.settings import get_settings
 from voiceagent.webhooks import AnswerWebhook
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = http_app([routes.ANSWER])
 
@@ -50,7 +50,7 @@ def answer() -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

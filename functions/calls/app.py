@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from voiceagent import routes
 from voiceagent.clock import utcnow
 from voiceagent.http_api import body_text, http_app, json_response, public_base_url
+from voiceagent.observability import traced
 from voiceagent.placing import PlaceCallRequest, place_call
 from voiceagent.plivo_api import Deadline, plivo_gateway
 from voiceagent.report import build_report
@@ -21,7 +22,6 @@ from voiceagent.settings import get_settings
 from voiceagent.webhooks import PLIVO_ID
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = http_app([routes.CALLS])
 
@@ -60,7 +60,7 @@ def create_call() -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

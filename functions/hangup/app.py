@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,11 +13,11 @@ from voiceagent import routes
 from voiceagent.call_end import complete_call
 from voiceagent.clock import utcnow
 from voiceagent.http_api import http_app, query_param, verified_webhook, xml_response
+from voiceagent.observability import traced
 from voiceagent.repository import call_repository
 from voiceagent.webhooks import HangupWebhook
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = http_app([routes.HANGUP])
 
@@ -44,7 +44,7 @@ def hangup() -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

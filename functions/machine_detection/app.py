@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,13 +14,13 @@ from voiceagent.clock import utcnow
 from voiceagent.connections import stream_connections
 from voiceagent.http_api import http_app, public_url, query_param, verified_webhook, xml_response
 from voiceagent.machine_detection import PolicyContext, handle_machine_detection
+from voiceagent.observability import traced
 from voiceagent.plivo_api import Deadline, plivo_gateway
 from voiceagent.repository import call_repository
 from voiceagent.settings import get_settings
 from voiceagent.webhooks import MachineDetectionWebhook
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = http_app([routes.MACHINE_DETECTION])
 
@@ -55,7 +55,7 @@ def machine_detection() -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -13,6 +13,7 @@ from voiceagent.answering import stream_url
 from voiceagent.clock import utcnow
 from voiceagent.credentials import stream_token_key
 from voiceagent.http_api import http_app, public_url, verified_webhook, xml_response
+from voiceagent.observability import traced
 from voiceagent.plivo_api import Deadline, plivo_gateway
 from voiceagent.plivo_xml import STREAM_CONTENT_TYPE
 from voiceagent.repository import call_repository
@@ -21,7 +22,6 @@ from voiceagent.stream_status import StreamRestarter, record_stream_status
 from voiceagent.webhooks import StreamStatusWebhook
 
 logger = Logger()
-tracer = Tracer()
 app = http_app([routes.STREAM_STATUS])
 
 
@@ -60,6 +60,6 @@ def stream_status() -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from voiceagent import stream_token
-from voiceagent.placing import placement_facts
+from voiceagent.placement_join import placement_facts
 from voiceagent.plivo_xml import stream_response
 from voiceagent.repository import CallRepository, Transition
 from voiceagent.states import CallState

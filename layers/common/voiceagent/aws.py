@@ -10,19 +10,19 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
-
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-# Webhooks must answer Plivo quickly: fail fast and let the caller's retry policy decide.
-_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
 
 
 @lru_cache(maxsize=1)
 def dynamodb() -> DynamoDBClient:
-    return boto3.client("dynamodb", config=_CLIENT_CONFIG)
+    # Imported here, not at module level: boto3 is a large part of a cold start and not every path needs it.
+    import boto3
+    from botocore.config import Config
+
+    # Webhooks must answer Plivo quickly: fail fast and let the caller's retry policy decide.
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("dynamodb", config=config)
 
 
 def reset_clients() -> None:

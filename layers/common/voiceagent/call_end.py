@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from voiceagent.outcomes import Outcome, derive_outcome
-from voiceagent.placing import placement_facts
+from voiceagent.placement_join import placement_facts
 from voiceagent.repository import CallRepository, Transition
 from voiceagent.states import CallState
 from voiceagent.webhooks import HangupWebhook

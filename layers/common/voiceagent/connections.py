@@ -10,9 +10,7 @@ import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from voiceagent.clock import utcnow
@@ -23,12 +21,15 @@ if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
 
 logger = Logger(child=True)
-_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
 
 
 @lru_cache(maxsize=4)
 def management_client(endpoint_url: str) -> ApiGatewayManagementApiClient:
-    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=_CONFIG)
+    import boto3  # lazily: see aws.py
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=config)
 
 
 class StreamConnections:

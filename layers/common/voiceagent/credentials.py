@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from aws_lambda_powertools.utilities import parameters
-
 from voiceagent.settings import get_settings
 
 _STREAM_KEY_CONTEXT = b"voiceagent/stream-token/v1"
 
 
 def _read_secure_parameter(name: str) -> str:
+    from aws_lambda_powertools.utilities import parameters  # lazily: it imports boto3
+
     value = parameters.get_parameter(name, decrypt=True, max_age=get_settings().secret_max_age_seconds)
     if not isinstance(value, str) or not value:
         raise RuntimeError(f"SSM parameter {name} is empty")

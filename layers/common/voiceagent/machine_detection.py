@@ -17,18 +17,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from voiceagent.clock import iso
 from voiceagent.connections import StreamConnections
-from voiceagent.placing import placement_facts
+from voiceagent.placement_join import placement_facts
 from voiceagent.plivo_api import ApiResult, Deadline, PlivoApiError, PlivoGateway
 from voiceagent.repository import CallRepository
 from voiceagent.settings import MachinePolicy
-from voiceagent.states import CallState
+from voiceagent.states import VOICEMAIL_MODE, CallState
 from voiceagent.webhooks import MachineDetectionWebhook
 
 logger = Logger(child=True)
 metrics = Metrics()
 
 ACTION_LEASE = timedelta(seconds=30)  # longer than any webhook Lambda runs
-VOICEMAIL_MODE = "voicemail"
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from voiceagent.agent import (
 from voiceagent.audio import EnergyVad, VadEvent
 from voiceagent.clock import iso, utcnow
 from voiceagent.connections import StreamConnections
-from voiceagent.machine_detection import VOICEMAIL_MODE
 from voiceagent.plivo_api import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.repository import CallRepository, ConnectionRepository
+from voiceagent.states import VOICEMAIL_MODE
 
 logger = Logger(child=True)
 

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Annotated, Any, Self
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voiceagent import routes
 from voiceagent.plivo_api import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.repository import CallRepository
-from voiceagent.settings import MachinePolicy, Settings
+from voiceagent.settings import HttpUrlText, MachinePolicy, Settings
 
 Destination = Annotated[str, Field(pattern=r"^(\+?[1-9]\d{6,14}|sip:[^\s<>]{3,200})$")]
 CallerId = Annotated[str, Field(pattern=r"^\+?[1-9]\d{3,14}$")]
@@ -50,7 +50,7 @@ class PlaceCallRequest(BaseModel):
     from_: CallerId = Field(alias="from")
     policy: MachinePolicy | None = None
     voicemail_message: str | None = Field(default=None, min_length=1, max_length=3000)
-    voicemail_audio_url: HttpUrl | None = None
+    voicemail_audio_url: HttpUrlText | None = None
     voicemail_voice: str | None = Field(default=None, min_length=1, max_length=64)
     voicemail_language: str | None = Field(default=None, min_length=2, max_length=16)
     machine_detection_time: int | None = Field(default=None, ge=2000, le=10000)
@@ -79,19 +79,6 @@ class PlacementResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if value is not None}
-
-
-PLACEMENT_FIELDS_FOR_CALL = (
-    "placement_id",
-    "policy",
-    "voicemail_message",
-    "voicemail_audio_url",
-    "voicemail_voice",
-    "voicemail_language",
-    "metadata",
-    "placed_at",
-)
-"""What a call inherits from its placement when a webhook first links them."""
 
 
 def new_placement_id() -> str:
@@ -123,7 +110,7 @@ def place_call(
             "from_number": request.from_,
             "policy": policy.value,
             "voicemail_message": request.voicemail_message,
-            "voicemail_audio_url": str(request.voicemail_audio_url) if request.voicemail_audio_url else None,
+            "voicemail_audio_url": request.voicemail_audio_url,
             "voicemail_voice": request.voicemail_voice,
             "voicemail_language": request.voicemail_language,
             "metadata": request.metadata,
@@ -157,17 +144,3 @@ def place_call(
         placement_id, now, state="requested", request_uuid=request_uuid, plivo_attempts=result.attempts
     )
     return PlacementResult(placement_id, "requested", request_uuid=request_uuid, attempts=result.attempts)
-
-
-def placement_facts(
-    repository: CallRepository, placement_id: str | None, call_uuid: str, now: datetime
-) -> dict[str, Any]:
-    """What a webhook carrying ``placement_id`` should record on the call, linking the two on first sight."""
-    if not placement_id:
-        return {}
-    placement = repository.get_placement(placement_id)
-    if placement is None:
-        return {"placement_id": placement_id, "placement_unknown": True}
-    if placement.get("call_uuid") is None:
-        repository.link_placement(placement_id, call_uuid, now)
-    return {name: placement[name] for name in PLACEMENT_FIELDS_FOR_CALL if placement.get(name) is not None}

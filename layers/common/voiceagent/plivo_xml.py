@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from plivo import plivoxml
-
 STREAM_CONTENT_TYPE = "audio/x-mulaw;rate=8000"
 
 
@@ -13,6 +11,8 @@ def stream_response(*, websocket_url: str, status_callback_url: str, stream_time
     ``inbound`` is the only track Plivo allows with ``bidirectional``; mu-law 8 kHz is set explicitly because
     Plivo's docs disagree on the default; the timeout stays under API Gateway's 2-hour connection limit.
     """
+    from plivo import plivoxml  # lazily: the plivo package is a large part of a cold start
+
     response = plivoxml.ResponseElement()
     response.add(
         plivoxml.StreamElement(
@@ -43,6 +43,8 @@ def voicemail_response(
     ``<Wait silence="true">`` moves on as soon as ``minSilence`` ms of silence follow the greeting, or after
     ``length`` seconds at the latest, so the message is not spoken over the greeting.
     """
+    from plivo import plivoxml
+
     response = plivoxml.ResponseElement()
     response.add_wait(length=wait_seconds, silence=True, min_silence=min_silence_ms)
     if audio_url:

@@ -10,27 +10,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from voiceagent import aws
 from voiceagent.clock import iso
 from voiceagent.settings import get_settings
 from voiceagent.states import ALLOWED_FROM, CallState
-from voiceagent.stream_health import StreamEvent
 
 if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from voiceagent.stream_health import StreamEvent
 
 PK = "pk"
 SK = "sk"
 TTL_ATTRIBUTE = "expires_at"
 CALL_SK = "CALL"
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+
+@lru_cache(maxsize=1)
+def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
+    # boto3's DynamoDB type codec, imported on first use: importing boto3 costs ~150 ms of a cold start.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def _serialize(value: Any) -> Any:
+    return _codec()[0].serialize(value)
 
 
 def call_key(call_uuid: str) -> dict[str, Any]:
@@ -57,11 +68,12 @@ class Transition:
 
 
 def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+    return {key: _serialize(value) for key, value in values.items() if value is not None}
 
 
 def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+    deserializer = _codec()[1]
+    return {key: deserializer.deserialize(value) for key, value in item.items()}
 
 
 def _state_of(item: Mapping[str, Any] | None) -> CallState | None:
@@ -395,7 +407,7 @@ class _Update:
 
     def value(self, value: Any) -> str:
         placeholder = f":v{len(self._values)}"
-        self._values[placeholder] = _serializer.serialize(value)
+        self._values[placeholder] = _serialize(value)
         return placeholder
 
     def set(self, attribute: str, value: Any) -> None:

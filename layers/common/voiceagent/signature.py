@@ -10,9 +10,6 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping, Sequence
 
-from plivo.utils import validate_v3_signature
-from plivo.utils.signature_v3 import construct_get_url, get_signature_v3
-
 SIGNATURE_HEADER = "x-plivo-signature-v3"
 NONCE_HEADER = "x-plivo-signature-v3-nonce"
 
@@ -41,6 +38,8 @@ def verify_v3(
     nonce = headers.get(NONCE_HEADER, "").strip()
     if not signature or not nonce:
         raise SignatureError("missing Plivo V3 signature headers")
+    from plivo.utils import validate_v3_signature  # lazily: the plivo package is slow to import
+
     # The SDK sorts and joins list values itself; pass a copy so it cannot mutate ours.
     signed_params = {key: list(values) for key, values in params.items()} if method.upper() == "POST" else {}
     try:
@@ -64,6 +63,8 @@ def matches_any_url(*, urls: Sequence[str], headers: Mapping[str, str], auth_tok
         return None
     if not signatures or not nonce:
         return False
+    from plivo.utils.signature_v3 import construct_get_url, get_signature_v3
+
     for url in urls:
         base = construct_get_url(url, {}).decode()
         expected = get_signature_v3(auth_token.encode(), base, nonce.encode()).decode()

@@ -17,6 +17,9 @@ class CallState(StrEnum):
     COMPLETED = "completed"  # the hangup webhook arrived; final
 
 
+VOICEMAIL_MODE = "voicemail"
+"""``agent_mode`` of a call whose live stream must leave a voicemail (set by the agent policy)."""
+
 ALLOWED_FROM: dict[CallState, frozenset[CallState]] = {
     CallState.PLACED: frozenset(),
     CallState.ANSWERED: frozenset({CallState.PLACED}),

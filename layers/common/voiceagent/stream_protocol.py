@@ -14,7 +14,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 MULAW = "audio/x-mulaw"
 SAMPLE_RATE = 8000
@@ -26,18 +26,10 @@ class ProtocolError(ValueError):
     """A frame that is not valid JSON or not a well-formed Plivo message: logged and dropped."""
 
 
-def _as_text(value: object) -> object:
-    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-
-
-def _as_int(value: object) -> object:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return value
-
-
-Text = Annotated[str, BeforeValidator(_as_text)]
-Number = Annotated[int, BeforeValidator(_as_int)]
+# Numbers that arrive as strings ("42") and strings that arrive as numbers are coerced by pydantic-core
+# itself (lax ints, ``coerce_numbers_to_str``): no Python validator runs on the ~50 frames a second.
+Text = str
+Number = int
 _HEADER_PAIR = re.compile(r"\s*([^=:,;{}]+?)\s*[=:]\s*([^,;{}]*?)\s*(?:[,;]|$)")
 
 
@@ -61,24 +53,26 @@ def parse_extra_headers(value: object) -> dict[str, str]:
 ExtraHeaders = Annotated[dict[str, str], BeforeValidator(parse_extra_headers)]
 
 
+_CONFIG = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, coerce_numbers_to_str=True)
+
+
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = _CONFIG
 
     event: str
     sequence_number: Number | None = Field(default=None, alias="sequenceNumber")
     stream_id: Text | None = Field(default=None, alias="streamId")
-    extra_headers: ExtraHeaders = Field(default_factory=dict)
 
 
 class MediaFormat(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = _CONFIG
 
     encoding: str = MULAW
     sample_rate: Number = Field(default=SAMPLE_RATE, alias="sampleRate")
 
 
 class StartInfo(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = _CONFIG
 
     call_id: Text = Field(alias="callId", min_length=1)
     stream_id: Text = Field(alias="streamId", min_length=1)
@@ -90,10 +84,11 @@ class StartInfo(BaseModel):
 class StartMessage(_Message):
     event: Literal["start"]
     start: StartInfo
+    extra_headers: ExtraHeaders = Field(default_factory=dict)
 
 
 class Media(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = _CONFIG
 
     track: str = "inbound"
     timestamp: Text | None = None
@@ -113,7 +108,7 @@ class MediaMessage(_Message):
 
 
 class Dtmf(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = _CONFIG
 
     track: str = "inbound"
     digit: Annotated[str, Field(pattern=r"^[0-9*#A-Da-d]$")]
@@ -143,42 +138,48 @@ class UnknownMessage(_Message):
     """An event this code does not know (``playFailed``, ``error``, future ones): kept for the log."""
 
 
+KnownMessage = Annotated[
+    StartMessage | MediaMessage | DtmfMessage | PlayedStreamMessage | ClearedAudioMessage | StopMessage,
+    Field(discriminator="event"),
+]
 IncomingMessage = (
     StartMessage
     | MediaMessage
     | DtmfMessage
     | PlayedStreamMessage
     | ClearedAudioMessage
-    | StopMessage
-    | UnknownMessage
+    | (StopMessage | UnknownMessage)
 )
-
-_MODELS: dict[str, type[_Message]] = {
-    "start": StartMessage,
-    "media": MediaMessage,
-    "dtmf": DtmfMessage,
-    "playedStream": PlayedStreamMessage,
-    "played": PlayedStreamMessage,
-    "clearedAudio": ClearedAudioMessage,
-    "stop": StopMessage,
-}
+_KNOWN: TypeAdapter[Any] = TypeAdapter(KnownMessage)
+_KNOWN_EVENTS = frozenset({"start", "media", "dtmf", "playedStream", "played", "clearedAudio", "stop"})
 
 
 def parse(frame: str | bytes) -> IncomingMessage:
-    """One WebSocket text frame → a typed message, or ``ProtocolError``."""
+    """One WebSocket text frame → a typed message, or ``ProtocolError``.
+
+    The common case is one pass in pydantic-core (JSON parsing and validation, dispatched on ``event``); only
+    a frame that fails it is looked at again, to tell an unknown event from a malformed one.
+    """
+    try:
+        message: IncomingMessage = _KNOWN.validate_json(frame)
+    except ValidationError as exc:
+        return _diagnose(frame, exc)
+    return message
+
+
+def _diagnose(frame: str | bytes, error: ValidationError) -> IncomingMessage:
     try:
         document = json.loads(frame)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("frame is not JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("event"), str):
         raise ProtocolError("frame has no event")
-    model = _MODELS.get(document["event"], UnknownMessage)
-    try:
-        message = model.model_validate(document)
-    except ValidationError as exc:
-        fields = ", ".join(sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()}))
-        raise ProtocolError(f"malformed {document['event']} frame: {fields}") from exc
-    return message  # type: ignore[return-value]
+    event = document["event"]
+    if event not in _KNOWN_EVENTS:
+        return UnknownMessage.model_validate(document)
+    # Locations start with the discriminator's tag; the rest names the field.
+    fields = ", ".join(sorted({".".join(str(part) for part in err["loc"][1:]) for err in error.errors()}))
+    raise ProtocolError(f"malformed {event} frame: {fields}")
 
 
 # ---------------------------------------------------------------- outgoing

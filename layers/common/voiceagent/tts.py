@@ -10,8 +10,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Protocol
 
-import boto3
-
 from voiceagent.audio import pcm16_to_ulaw
 from voiceagent.settings import Settings, TtsProvider
 
@@ -51,6 +49,8 @@ class BundledSpeech:
 
 @lru_cache(maxsize=64)
 def _polly(text: str, voice: str) -> bytes:
+    import boto3  # lazily: only the Polly provider needs it
+
     response = boto3.client("polly").synthesize_speech(
         Text=text,
         OutputFormat="pcm",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from voiceagent.clock import iso
-from voiceagent.placing import placement_facts
+from voiceagent.placement_join import placement_facts
 from voiceagent.plivo_xml import voicemail_response
 from voiceagent.repository import CallRepository
 from voiceagent.settings import Settings
