@@ -11,7 +11,7 @@ SAM_STAMP := $(SAM_VENV)/.sam-installed
 export PYTHONPATH := layers/common:.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo local test unit infra integration lint typecheck events install build deploy clean
+.PHONY: demo local test unit infra integration bench lint typecheck events install build deploy clean
 
 $(DEPS_STAMP): pyproject.toml layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ lint: $(DEPS_STAMP)
 
 typecheck: $(DEPS_STAMP)
 	$(BIN)/mypy
+
+## make bench: cold start, warm invocations, frame path, DynamoDB per call, cost per call-minute, local load
+bench: $(DEPS_STAMP)
+	$(BIN)/python -m pip install -q plivo-stream-sdk==0.1.1  # Plivo's own stream models, the parse reference
+	$(BIN)/python -m tests.bench.bench
 
 ## make events: regenerate events/*.json (signed with the test auth token)
 events: $(DEPS_STAMP)

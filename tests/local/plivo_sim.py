@@ -165,6 +165,7 @@ class Stream:
         if self.socket is None or self.socket.closed:
             return
         self.sequence += 1
+        self.sim.frames_sent += 1
         await self.socket.send_str(
             json.dumps({"sequenceNumber": self.sequence, "streamId": self.stream_id, **message})
         )
@@ -252,6 +253,7 @@ class PlivoSimulator:
         self._session: aiohttp.ClientSession | None = None
         self.rest_requests: list[tuple[str, str]] = []
         self.lost_callbacks = 0
+        self.frames_sent = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -110,6 +111,7 @@ def _prepare_aws(config: LocalConfig) -> Any:
 
     from tests.support.template import table_definition
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address=config.host, port=config.moto_port, verbose=False)
     server.start()
     env = config.function_environment()

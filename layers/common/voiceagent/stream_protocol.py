@@ -18,8 +18,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
 
 MULAW = "audio/x-mulaw"
 SAMPLE_RATE = 8000
-MAX_AUDIO_BYTES_PER_FRAME = 8000
-"""1 s of 8 kHz mu-law: ~10.7 KB once base64-encoded, well under API Gateway's 32 KB frame limit."""
+MAX_AUDIO_BYTES_PER_FRAME = 16000
+"""2 s of 8 kHz mu-law: ~21.4 KB once base64-encoded — two thirds of API Gateway's 32 KB frame limit, and one
+billed message (messages are billed per 32 KB), so speech costs half as many messages as 1 s frames."""
 
 
 class ProtocolError(ValueError):

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from voiceagent.clock import iso
 from voiceagent.plivo_api import ApiResult, Deadline, PlivoApiError, PlivoGateway
@@ -77,18 +78,23 @@ def record_stream_status(
     return StreamStatusResult(event, new=True, recovery=recovery)
 
 
-def emit_metrics(event: StreamEvent, stage: str) -> None:
-    """One EMF metric per event kind, by stage; degradations also by buffer level."""
+def count(name: str, stage: str, **dimensions: str) -> None:
+    """One EMF metric with its own dimensions (stage, plus e.g. level). Respects POWERTOOLS_METRICS_DISABLED,
+    which ``single_metric`` itself ignores."""
+    if is_metrics_disabled():
+        return
     with single_metric(
-        name=METRIC_NAMES[event.kind], unit=MetricUnit.Count, value=1, default_dimensions={"stage": stage}
-    ):
-        pass
+        name=name, unit=MetricUnit.Count, value=1, default_dimensions={"stage": stage}
+    ) as metric:
+        for key, value in dimensions.items():
+            metric.add_dimension(name=key, value=value)
+
+
+def emit_metrics(event: StreamEvent, stage: str) -> None:
+    """One metric per event kind, by stage; degradations also by buffer level."""
+    count(METRIC_NAMES[event.kind], stage)
     if event.kind is StreamEventKind.DEGRADED:
-        level = event.stream_changes()[1]["last_degradation_level"]
-        with single_metric(
-            name="StreamsDegradedByLevel", unit=MetricUnit.Count, value=1, default_dimensions={"stage": stage}
-        ) as metric:
-            metric.add_dimension(name="level", value=level)
+        count("StreamsDegradedByLevel", stage, level=event.stream_changes()[1]["last_degradation_level"])
 
 
 def recover(
@@ -121,9 +127,6 @@ def recover(
         },
         now,
     )
-    with single_metric(
-        name="StreamRecoveries", unit=MetricUnit.Count, value=1, default_dimensions={}
-    ) as metric:
-        metric.add_dimension(name="result", value=result.outcome)
+    count("StreamRecoveries", stage, result=result.outcome)
     logger.info("stream recovery attempted", extra={"attempt": attempt, "result": result.outcome})
     return result
