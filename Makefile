@@ -3,11 +3,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+SCAN_VENV := .venv-scan
+CHECKOV_VERSION := 3.3.30
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 DEPS_STAMP := $(VENV)/.deps-installed
 SAM_STAMP := $(SAM_VENV)/.sam-installed
+SCAN_STAMP := $(SCAN_VENV)/.checkov-installed
 export PYTHONPATH := layers/common:.
 export SAM_CLI_TELEMETRY := 0
 
@@ -27,7 +30,14 @@ $(SAM_STAMP):
 	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
-install: $(DEPS_STAMP) $(SAM_STAMP)
+# checkov (IaC security scan) also pins its own dependency set: a third virtualenv.
+$(SCAN_STAMP):
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install -q checkov==$(CHECKOV_VERSION)
+	touch $@
+
+install: $(DEPS_STAMP) $(SAM_STAMP) $(SCAN_STAMP)
 
 ## make demo: the whole stack locally, six simulated calls end to end, timelines printed (no Docker/AWS/Plivo)
 demo: $(DEPS_STAMP)
@@ -73,4 +83,4 @@ deploy: build
 	$(SAM) deploy --config-env $${ENV:-dev}
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(SCAN_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

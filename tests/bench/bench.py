@@ -550,8 +550,8 @@ def render(results: dict[str, Any]) -> str:
     for kind, call in results["calls"].items():
         lines.append(
             f"  {kind:<10} {call['seconds']:>3} s: writes {call['dynamodb_writes']} (target ≤ 20), reads "
-            f"{call['dynamodb_reads']}; {call['media_frames_that_wrote']} of {call['media_frames']} media frames "
-            "wrote (agent state changes only; target: none per frame)"
+            f"{call['dynamodb_reads']}; {call['media_frames_that_wrote']} of {call['media_frames']} "
+            "media frames wrote (agent state changes only; target: none per frame)"
         )
     cost = results["cost"]
     lines += [

@@ -14,12 +14,19 @@ from voiceagent.settings import get_settings
 _STREAM_KEY_CONTEXT = b"voiceagent/stream-token/v1"
 
 
+class SecretUnavailable(RuntimeError):
+    """A secret could not be read (missing parameter, no permission, SSM throttling or unreachable)."""
+
+
 def _read_secure_parameter(name: str) -> str:
     from aws_lambda_powertools.utilities import parameters  # lazily: it imports boto3
 
-    value = parameters.get_parameter(name, decrypt=True, max_age=get_settings().secret_max_age_seconds)
+    try:
+        value = parameters.get_parameter(name, decrypt=True, max_age=get_settings().secret_max_age_seconds)
+    except parameters.exceptions.GetParameterError as exc:
+        raise SecretUnavailable(f"SSM parameter {name} could not be read") from exc
     if not isinstance(value, str) or not value:
-        raise RuntimeError(f"SSM parameter {name} is empty")
+        raise SecretUnavailable(f"SSM parameter {name} is empty")
     return value
 
 

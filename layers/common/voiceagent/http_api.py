@@ -15,9 +15,10 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from voiceagent.credentials import plivo_auth_token
+from voiceagent.credentials import SecretUnavailable, plivo_auth_token
 from voiceagent.settings import get_settings
 from voiceagent.signature import SignatureError, verify_v3
 from voiceagent.webhooks import WebhookT, parse_webhook
@@ -178,6 +179,12 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
         logger.warning("rejected request: invalid fields", extra={"fields": fields, "path": _path(app)})
         return _error(400, f"invalid or missing fields: {fields}")
 
+    def _unavailable(exc: Exception) -> Response[str]:
+        # A dependency (DynamoDB, SSM) is throttling or unreachable: nothing was done, so ask the caller to
+        # retry. Plivo retries webhooks; a clear 503 beats an unexplained 500.
+        logger.error("dependency unavailable", extra={"error": type(exc).__name__, "path": _path(app)})
+        return _error(503, "temporarily unavailable, retry", headers={"Retry-After": "1"})
+
     def _not_found(_exc: Exception) -> Response[str]:
         if route_path(app.current_event) in known_paths:
             return _error(405, "method not allowed", headers={"Allow": "POST"})
@@ -188,6 +195,7 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
     app.exception_handler(PayloadTooLarge)(_too_large)
     app.exception_handler(MalformedRequest)(_malformed)
     app.exception_handler(ValidationError)(_invalid)
+    app.exception_handler([ClientError, BotoCoreError, SecretUnavailable])(_unavailable)
     app.not_found(_not_found)
     return app
 

@@ -6,7 +6,12 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from tests.support import constants as c
-from voiceagent.credentials import derive_stream_token_key, plivo_auth_token, stream_token_key
+from voiceagent.credentials import (
+    SecretUnavailable,
+    derive_stream_token_key,
+    plivo_auth_token,
+    stream_token_key,
+)
 from voiceagent.settings import get_settings
 
 
@@ -39,5 +44,11 @@ def test_stream_key_may_have_its_own_parameter(aws_stack: Any, monkeypatch: pyte
 
 def test_missing_parameter_raises(aws_stack: Any) -> None:
     aws_stack["ssm"].delete_parameter(Name=c.AUTH_TOKEN_PARAM)
-    with pytest.raises(parameters.exceptions.GetParameterError):
+    with pytest.raises(SecretUnavailable, match=c.AUTH_TOKEN_PARAM):
+        plivo_auth_token()
+
+
+def test_a_parameter_that_reads_as_empty_raises(aws_stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parameters, "get_parameter", lambda *_args, **_kwargs: "")
+    with pytest.raises(SecretUnavailable, match="is empty"):
         plivo_auth_token()
