@@ -73,7 +73,7 @@ def test_cfn_lint_passes() -> None:
 
 
 def test_checkov_finds_nothing_that_is_not_justified() -> None:
-    """The IaC security scan: every finding is fixed, or skipped with its reason in tests/infra/checkov.yaml."""
+    """The IaC security scan: every finding fixed, or skipped with its reason in tests/infra/checkov.yaml."""
     config = ROOT / "tests" / "infra" / "checkov.yaml"
     result = subprocess.run(
         [_tool("checkov", ".venv-scan"), "--config-file", str(config), "-f", str(TEMPLATE_PATH)],

@@ -1,0 +1,36 @@
+"""A burst of concurrent calls through the local stack at real-time pace, sized for CI's 2 cores (loopback
+only, bounded: 8 calls of ~5 s). Nothing may be lost: every frame handled, every callback accepted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CALLS = 8
+pytestmark = pytest.mark.integration
+
+
+def test_a_burst_of_concurrent_calls_loses_nothing() -> None:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "tests.bench.load", str(CALLS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    assert result["completed"] == CALLS
+    assert result["frames_sent"] > CALLS * 200  # ~50 frames a second each
+    assert result["frames_lost"] == 0
+    assert result["callbacks_refused"] == 0
