@@ -134,6 +134,21 @@ class CallRepository:
         self.update_call(call_uuid, now, facts=facts)
         return Transition(False, current, current, _from_item(blocking))
 
+    def _put_once(self, item: dict[str, Any]) -> bool:
+        """Create an item unless one with its key exists; False when it did (a retry, or a duplicate)."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PK},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def update_call(
         self,
         call_uuid: str,
@@ -225,18 +240,7 @@ class CallRepository:
                 }
             ),
         }
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PK},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return self._put_once(item)
 
     def update_stream(
         self,
@@ -333,17 +337,8 @@ class CallRepository:
                 }
             ),
         }
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PK},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise AlreadyExists(placement_id) from exc
-            raise
+        if not self._put_once(item):
+            raise AlreadyExists(placement_id)
 
     def update_placement(self, placement_id: str, now: datetime, **values: Any) -> None:
         update = _Update(now)

@@ -88,20 +88,6 @@ class HangupWebhook(PlivoWebhook):
     hangup_cause_code: OptionalInt = Field(default=None, alias="HangupCauseCode")
     hangup_source: str | None = Field(default=None, alias="HangupSource", max_length=64)
     duration: OptionalInt = Field(default=None, alias="Duration", ge=0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _stream_id_spellings(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "StreamID" not in data:
-            for spelling in ("StreamId", "streamId", "stream_id"):
-                if spelling in data:
-                    return {**data, "StreamID": data[spelling]}
-        return data
-
-    def parameters(self) -> dict[str, str]:
-        """Every parameter Plivo sent, under Plivo's names (unknown ones included)."""
-        return {key: str(value) for key, value in self.model_dump(by_alias=True, exclude_unset=True).items()}
-
     bill_duration: OptionalInt = Field(default=None, alias="BillDuration", ge=0)
     start_time: str | None = Field(default=None, alias="StartTime", max_length=64)
     answer_time: str | None = Field(default=None, alias="AnswerTime", max_length=64)

@@ -94,3 +94,21 @@ def test_no_state_may_be_re_entered_or_left_for_an_earlier_one(target: CallState
     assert not can_enter(target, target)
     assert all(order.index(source) < order.index(target) for source in ALLOWED_FROM[target])
     assert can_enter(target, None)
+
+
+def test_a_placement_is_created_once(aws_stack: Any) -> None:
+    from voiceagent.repository import AlreadyExists
+
+    repository = call_repository()
+    repository.create_placement("pl-1", {"policy": "hangup"}, NOW)
+    with pytest.raises(AlreadyExists):
+        repository.create_placement("pl-1", {"policy": "agent"}, LATER)
+    placement = repository.get_placement("pl-1")
+    assert placement is not None
+    assert placement["policy"] == "hangup"
+
+
+def test_linking_an_unknown_placement_creates_nothing(aws_stack: Any) -> None:
+    repository = call_repository()
+    repository.link_placement("pl-unknown", "call-1", NOW)
+    assert repository.get_placement("pl-unknown") is None
