@@ -206,7 +206,7 @@ def _timed(samples: int, make_event: Callable[[int], dict[str, Any]], handler: A
 
 def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     configure_environment()
-    from plivo_stream.types import MediaEvent  # type: ignore[import-untyped]
+    from plivo_stream.types import MediaEvent
 
     from functions.answer import app as answer
     from functions.calls import app as calls
