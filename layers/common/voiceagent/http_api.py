@@ -91,7 +91,7 @@ def body_text(event: APIGatewayProxyEventV2) -> str:
 def _json_params(text: str) -> FormParams:
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedRequest("body is neither a form nor JSON") from exc
     if not isinstance(document, dict):
         raise MalformedRequest("JSON body must be an object")

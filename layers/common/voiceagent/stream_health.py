@@ -47,17 +47,17 @@ def kind_of(event: str) -> StreamEventKind:
 
 def event_time(raw: str | None, received: datetime) -> datetime:
     """Plivo's timestamp (``2024-10-14 13:42:33`` UTC, ISO 8601, epoch s or ms), else the arrival time."""
-    if raw:
-        text = raw.strip()
-        if text.isdigit():
-            seconds = int(text) / (1000 if len(text) > 11 else 1)
-            return datetime.fromtimestamp(seconds, UTC)
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return received
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return received
+    if not raw:
+        return received
+    text = raw.strip()
+    try:
+        if text.isascii() and text.isdigit() and len(text) <= 13:
+            return datetime.fromtimestamp(int(text) / (1000 if len(text) > 11 else 1), UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # Normalised to UTC now, so an offset that pushes the time out of range is caught here.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        return received  # Plivo's raw value is still kept with the event
 
 
 def degradation_level(parameters: dict[str, str]) -> str:

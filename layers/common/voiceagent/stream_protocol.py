@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
@@ -31,24 +30,34 @@ class ProtocolError(ValueError):
 # itself (lax ints, ``coerce_numbers_to_str``): no Python validator runs on the ~50 frames a second.
 Text = str
 Number = int
-_HEADER_PAIR = re.compile(r"\s*([^=:,;{}]+?)\s*[=:]\s*([^,;{}]*?)\s*(?:[,;]|$)")
+
+
+MAX_EXTRA_HEADERS_LENGTH = 4096
+"""Plivo caps extraHeaders at 512 bytes; anything far longer is not Plivo's and is ignored."""
 
 
 def parse_extra_headers(value: object) -> dict[str, str]:
-    """``k=v;k=v``, ``k=v,k=v``, ``{X-PH-k: v, …}`` (not JSON) or a JSON object → a dict."""
+    """``k=v;k=v``, ``k=v,k=v``, ``{X-PH-k: v, …}`` (not JSON) or a JSON object → a dict. Linear time."""
     if isinstance(value, dict):
         return {str(key): str(item) for key, item in value.items()}
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_EXTRA_HEADERS_LENGTH:
         return {}
     text = value.strip()
     if text.startswith("{"):
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             text = text.strip("{}")
         else:
             return parse_extra_headers(document) if isinstance(document, dict) else {}
-    return {key: item for key, item in _HEADER_PAIR.findall(text) if key}
+    headers: dict[str, str] = {}
+    for pair in text.replace(";", ",").split(","):
+        separator = min((index for index in (pair.find("="), pair.find(":")) if index > 0), default=-1)
+        if separator > 0:
+            key, item = pair[:separator].strip(), pair[separator + 1 :].strip()
+            if key:
+                headers[key] = item
+    return headers
 
 
 ExtraHeaders = Annotated[dict[str, str], BeforeValidator(parse_extra_headers)]
@@ -171,13 +180,16 @@ def parse(frame: str | bytes) -> IncomingMessage:
 def _diagnose(frame: str | bytes, error: ValidationError) -> IncomingMessage:
     try:
         document = json.loads(frame)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProtocolError("frame is not JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("event"), str):
         raise ProtocolError("frame has no event")
     event = document["event"]
     if event not in _KNOWN_EVENTS:
-        return UnknownMessage.model_validate(document)
+        try:
+            return UnknownMessage.model_validate(document)
+        except ValidationError as exc:
+            raise ProtocolError(f"malformed {event[:40]!r} frame") from exc
     # Locations start with the discriminator's tag; the rest names the field.
     fields = ", ".join(sorted({".".join(str(part) for part in err["loc"][1:]) for err in error.errors()}))
     raise ProtocolError(f"malformed {event} frame: {fields}")

@@ -47,10 +47,13 @@ def verify(key: bytes, params: dict[str, str], now: int) -> str:
     call_uuid = params.get(CALL_PARAM) or ""
     token = params.get(TOKEN_PARAM) or ""
     raw_expires = params.get(EXPIRES_PARAM) or ""
-    if not call_uuid or not token or not raw_expires.isdigit():
+    well_formed = (
+        raw_expires.isascii() and raw_expires.isdigit() and len(raw_expires) <= 12 and token.isascii()
+    )
+    if not call_uuid or not token or not well_formed:
         raise StreamTokenError("missing or malformed stream token")
     expires = int(raw_expires)
-    if not hmac.compare_digest(_mac(key, call_uuid, expires), token):
+    if not hmac.compare_digest(_mac(key, call_uuid, expires).encode(), token.encode()):
         raise StreamTokenError("stream token does not match")
     if expires < now:
         raise StreamTokenError("stream token expired")

@@ -65,7 +65,8 @@ def _int_or_none(value: object) -> object:
     return value
 
 
-OptionalInt = Annotated[int | None, BeforeValidator(_int_or_none)]
+OptionalInt = Annotated[int | None, BeforeValidator(_int_or_none), Field(ge=0, le=10**12)]
+"""Durations and codes: absent as "", never negative, and small enough for a DynamoDB number (38 digits)."""
 
 
 class MachineDetectionWebhook(PlivoWebhook):

@@ -66,3 +66,20 @@ def test_unreadable_bodies_are_malformed(body: str, content_type: str, message: 
 
 def test_empty_body_is_an_empty_form() -> None:
     assert form_params(event(body=None, isBase64Encoded=False)) == {}
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedRequest, match="neither a form nor JSON"):
+        form_params(
+            event(body="[" * 50_000, isBase64Encoded=False, headers={"content-type": "application/json"})
+        )
+
+
+@pytest.mark.parametrize("field", ["Duration", "BillDuration", "HangupCauseCode"])
+def test_numbers_too_large_for_dynamodb_are_invalid(field: str) -> None:
+    from pydantic import ValidationError
+
+    from voiceagent.webhooks import HangupWebhook, parse_webhook
+
+    with pytest.raises(ValidationError, match=field):
+        parse_webhook(HangupWebhook, {"CallUUID": ["c1"], field: ["1" * 39]})

@@ -89,3 +89,8 @@ def test_duration_prefers_plivos_figure() -> None:
     assert stream_duration({"started_at": START, "ended_at": END}) == 60
     assert stream_duration({"started_at": START, "ended_at": END, "plivo_duration": 58}) == 58
     assert stream_duration({"started_at": START}) is None
+
+
+@pytest.mark.parametrize("raw", ["²", "9" * 15, "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_unrepresentable_timestamps_fall_back_to_the_arrival_time(raw: str) -> None:
+    assert event_time(raw, RECEIVED) == RECEIVED

@@ -147,3 +147,27 @@ def test_checkpoint_and_clear_exact_json() -> None:
         protocol.encode(protocol.clear_audio(STREAM))
         == b'{"event":"clearAudio","streamId":"' + STREAM.encode() + b'"}'
     )
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ("[" * 50_000, "not JSON"),  # deeper than the JSON parser's recursion limit
+        ('{"event":"playFailed","sequenceNumber":"x"}', "malformed 'playFailed' frame"),
+    ],
+    ids=["deep-nesting", "unknown-event-bad-field"],
+)
+def test_frames_found_by_fuzzing_are_protocol_errors(frame: str, message: str) -> None:
+    with pytest.raises(protocol.ProtocolError, match=message):
+        protocol.parse(frame)
+
+
+def test_extra_headers_parse_in_linear_time_and_overlong_ones_are_ignored() -> None:
+    import time
+
+    started = time.perf_counter()
+    assert protocol.parse_extra_headers("a" * 4000) == {}
+    assert protocol.parse_extra_headers("k=v;" * 1000) == {"k": "v"}
+    assert time.perf_counter() - started < 0.05  # the old regex took seconds on inputs like these
+    assert protocol.parse_extra_headers("k=v;" + "x" * 5000) == {}
+    assert protocol.parse_extra_headers('{"a":' + "[" * 30_000) == {}

@@ -55,3 +55,17 @@ def test_token_from_another_key_is_rejected() -> None:
 def test_missing_or_malformed_fields_are_rejected(params: dict[str, str]) -> None:
     with pytest.raises(stream_token.StreamTokenError, match="missing or malformed"):
         stream_token.verify(KEY, params, NOW)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"call_uuid": "c", "token": "t", "expires": "²"},  # a digit to str.isdigit, not to int()
+        {"call_uuid": "c", "token": "t", "expires": "9" * 5000},  # beyond int()'s digit limit
+        {"call_uuid": "c", "token": "é", "expires": "0"},  # compare_digest refuses non-ASCII text
+    ],
+    ids=["unicode-digit", "huge-number", "non-ascii-token"],
+)
+def test_odd_values_found_by_fuzzing_are_malformed_not_crashes(params: dict[str, str]) -> None:
+    with pytest.raises(stream_token.StreamTokenError, match="missing or malformed"):
+        stream_token.verify(KEY, params, NOW)
