@@ -65,7 +65,7 @@ def _int_or_none(value: object) -> object:
     return value
 
 
-OptionalInt = Annotated[int | None, BeforeValidator(_int_or_none), Field(ge=0, le=10**12)]
+OptionalInt = Annotated[Annotated[int, Field(ge=0, le=10**12)] | None, BeforeValidator(_int_or_none)]
 """Durations and codes: absent as "", never negative, and small enough for a DynamoDB number (38 digits)."""
 
 
@@ -88,8 +88,8 @@ class HangupWebhook(PlivoWebhook):
     hangup_cause_name: str | None = Field(default=None, alias="HangupCauseName", max_length=128)
     hangup_cause_code: OptionalInt = Field(default=None, alias="HangupCauseCode")
     hangup_source: str | None = Field(default=None, alias="HangupSource", max_length=64)
-    duration: OptionalInt = Field(default=None, alias="Duration", ge=0)
-    bill_duration: OptionalInt = Field(default=None, alias="BillDuration", ge=0)
+    duration: OptionalInt = Field(default=None, alias="Duration")
+    bill_duration: OptionalInt = Field(default=None, alias="BillDuration")
     start_time: str | None = Field(default=None, alias="StartTime", max_length=64)
     answer_time: str | None = Field(default=None, alias="AnswerTime", max_length=64)
     end_time: str | None = Field(default=None, alias="EndTime", max_length=64)
@@ -107,7 +107,7 @@ class StreamStatusWebhook(BaseModel):
     timestamp: str | None = Field(default=None, alias="Timestamp", max_length=64)
     error: str | None = Field(default=None, alias="Error", max_length=1024)
     status_reason: str | None = Field(default=None, alias="StatusReason", max_length=1024)
-    duration: OptionalInt = Field(default=None, alias="Duration", ge=0)
+    duration: OptionalInt = Field(default=None, alias="Duration")
 
     @model_validator(mode="before")
     @classmethod

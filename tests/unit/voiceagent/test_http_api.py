@@ -83,3 +83,14 @@ def test_numbers_too_large_for_dynamodb_are_invalid(field: str) -> None:
 
     with pytest.raises(ValidationError, match=field):
         parse_webhook(HangupWebhook, {"CallUUID": ["c1"], field: ["1" * 39]})
+
+
+def test_empty_durations_mean_absent_and_negative_ones_are_invalid() -> None:
+    from pydantic import ValidationError
+
+    from voiceagent.webhooks import HangupWebhook, parse_webhook
+
+    hangup = parse_webhook(HangupWebhook, {"CallUUID": ["c1"], "Duration": [""], "BillDuration": [""]})
+    assert (hangup.duration, hangup.bill_duration) == (None, None)
+    with pytest.raises(ValidationError, match="Duration"):
+        parse_webhook(HangupWebhook, {"CallUUID": ["c1"], "Duration": ["-1"]})
