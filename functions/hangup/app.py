@@ -13,8 +13,10 @@ from voiceagent import routes
 from voiceagent.call_end import complete_call
 from voiceagent.clock import utcnow
 from voiceagent.http_api import http_app, query_param, verified_webhook, xml_response
+from voiceagent.metrics import count
 from voiceagent.observability import traced
 from voiceagent.repository import call_repository
+from voiceagent.settings import get_settings
 from voiceagent.webhooks import HangupWebhook
 
 logger = Logger()
@@ -35,7 +37,7 @@ def hangup() -> Response[str]:
     )
     if transition.applied:
         metrics.add_metric(name="CallsCompleted", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name=f"Outcome_{outcome.value}", unit=MetricUnit.Count, value=1)
+        count("CallOutcomes", get_settings().stage, outcome=outcome.value)
     logger.info(
         "call completed",
         extra={"applied": transition.applied, "outcome": outcome.value, "hangup_cause": webhook.hangup_cause},

@@ -532,7 +532,6 @@ def test_media_frames_of_any_content_without_a_connection_answer_200_and_write_n
     @fuzz(60)
     @given(body=st.none() | FRAME_TEXTS)
     def check(body: str | None) -> None:
-
         response = media_app.lambda_handler(me.ws_event("$default", body=body), lambda_context)
 
         assert response == {"statusCode": 200}
@@ -557,13 +556,58 @@ def test_connect_with_any_query_is_refused_with_403_and_stores_nothing(
     @fuzz(60)
     @given(query=token_like | st.dictionaries(st.text(max_size=12), st.text(max_size=40), max_size=5))
     def check(query: dict[str, str]) -> None:
-
         response = media_app.lambda_handler(me.ws_event("$connect", query=query), lambda_context)
 
         assert response == {"statusCode": 403}
         assert table_items() == WRITES_NOTHING
 
     check()
+
+
+def _live_stream_frames() -> st.SearchStrategy[str]:
+    """Frames a live stream can get: Plivo's own, with odd audio, digits and checkpoint names, a repeated
+    start, and anything else."""
+    audio = st.binary(max_size=400) | st.sampled_from([b"\x00" * 160, b"\xff" * 160, b"\x80\x00" * 80])
+    names = st.sampled_from(["greeting", "acknowledge", "goodbye", "voicemail", "x", ""])
+    frames = st.one_of(
+        st.tuples(audio, st.integers(0, 10**6)).map(lambda args: me.media_frame(*args)),
+        st.sampled_from(["#", "5", "*", "A", "", "##", "x"]).map(me.dtmf_frame),
+        st.tuples(st.sampled_from(["played", "playedStream"]), names).map(
+            lambda args: {"event": args[0], "streamId": c.STREAM_ID, "name": args[1]}
+        ),
+        st.sampled_from([{"event": "clearedAudio"}, {"event": "stop"}]),
+        st.fixed_dictionaries(
+            {
+                "event": st.just("start"),
+                "start": st.fixed_dictionaries(
+                    {"callId": st.just(c.CALL_UUID), "streamId": st.text(min_size=1, max_size=40)}
+                ),
+                "extra_headers": st.text(max_size=80) | JSON_VALUES,
+            }
+        ),
+        FRAME_OBJECTS,
+    )
+    return frames.map(json.dumps) | FRAME_TEXTS
+
+
+def test_any_sequence_of_frames_on_a_live_stream_answers_200_and_sends_only_well_formed_frames(
+    aws_stack: Any, lambda_context: Any, permissive_plivo: responses.RequestsMock, fresh_sessions: None
+) -> None:
+    seed.answered(lambda_context)
+    seed.streaming(lambda_context)
+    assert media_app.lambda_handler(me.frame_event(me.START_FRAME), lambda_context) == {"statusCode": 200}
+
+    @fuzz(15)
+    @given(bodies=st.lists(_live_stream_frames(), min_size=1, max_size=8))
+    def check(bodies: list[str]) -> None:
+        for body in bodies:
+            response = media_app.lambda_handler(me.ws_event("$default", body=body), lambda_context)
+            assert response == {"statusCode": 200}
+
+    check()
+    posted = seed.frames_posted()  # raises if any frame sent to Plivo is not JSON
+    assert posted
+    assert {frame["event"] for frame in posted} <= {"playAudio", "checkpoint", "clearAudio"}
 
 
 # ------------------------------------------------------------------------------- regressions (found above)

@@ -17,10 +17,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from voiceagent.clock import iso
 from voiceagent.connections import StreamConnections
+from voiceagent.metrics import count
 from voiceagent.placement_join import placement_facts
 from voiceagent.plivo_api import ApiResult, Deadline, PlivoApiError, PlivoGateway
 from voiceagent.repository import CallRepository
-from voiceagent.settings import MachinePolicy
+from voiceagent.settings import MachinePolicy, get_settings
 from voiceagent.states import VOICEMAIL_MODE, CallState
 from voiceagent.webhooks import MachineDetectionWebhook
 
@@ -142,7 +143,7 @@ def _apply(
             },
         )
         return DetectionOutcome(True, applied, "failed")
-    metrics.add_metric(name=f"VoicemailPolicy_{applied}", unit=MetricUnit.Count, value=1)
+    count("VoicemailPolicyApplied", get_settings().stage, policy=applied, result=result.outcome)
     repository.update_call(
         context.call_uuid,
         now,

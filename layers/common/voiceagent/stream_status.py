@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from voiceagent.clock import iso
+from voiceagent.metrics import count
 from voiceagent.plivo_api import ApiResult, Deadline, PlivoApiError, PlivoGateway
 from voiceagent.repository import CallRepository
 from voiceagent.stream_health import StreamEvent, StreamEventKind
@@ -76,18 +75,6 @@ def record_stream_status(
     if event.kind is StreamEventKind.DROPPED and restarter and restarter.max_attempts > 0:
         recovery = recover(event, repository=repository, restarter=restarter, stage=stage, now=now)
     return StreamStatusResult(event, new=True, recovery=recovery)
-
-
-def count(name: str, stage: str, **dimensions: str) -> None:
-    """One EMF metric with its own dimensions (stage, plus e.g. level). Respects POWERTOOLS_METRICS_DISABLED,
-    which ``single_metric`` itself ignores."""
-    if is_metrics_disabled():
-        return
-    with single_metric(
-        name=name, unit=MetricUnit.Count, value=1, default_dimensions={"stage": stage}
-    ) as metric:
-        for key, value in dimensions.items():
-            metric.add_dimension(name=key, value=value)
 
 
 def emit_metrics(event: StreamEvent, stage: str) -> None:

@@ -131,3 +131,17 @@ def test_bad_requests_change_nothing(
 ) -> None:
     assert hang_up(lambda_context, name)["statusCode"] == status
     assert table_items() == []
+
+
+def test_the_outcome_is_counted_as_a_dimension(
+    aws_stack: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    hang_up(lambda_context, "hangup_busy")
+
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')
+    ]
+    (outcome,) = [m for m in metrics if "CallOutcomes" in m]
+    assert (outcome["outcome"], outcome["stage"]) == ("busy", c.STAGE)

@@ -293,3 +293,21 @@ def test_bad_requests_change_nothing(
     assert detect(lambda_context, name)["statusCode"] == status
     assert len(plivo_rest.calls) == 0
     assert table_items() == []
+
+
+def test_the_applied_policy_is_counted_as_dimensions(
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed.placement("hangup")
+    plivo_rest.delete(api.call_url(), status=204)
+
+    detect(lambda_context)
+
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')
+    ]
+    (applied,) = [m for m in metrics if "VoicemailPolicyApplied" in m]
+    assert (applied["policy"], applied["result"], applied["stage"]) == ("hangup", "hung_up", c.STAGE)
