@@ -60,6 +60,15 @@ def test_dynamodb_outage_answers_503_and_plivos_retry_then_succeeds_once(
     assert record["state"] == "completed"
 
 
+def test_an_aws_error_that_retrying_cannot_fix_is_not_disguised_as_unavailable(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invalid = ClientError({"Error": {"Code": "ValidationException", "Message": "bad"}}, "UpdateItem")
+    monkeypatch.setattr(aws.dynamodb(), "update_item", _failing(invalid))
+    with pytest.raises(ClientError, match="ValidationException"):
+        hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+
+
 def test_ssm_outage_answers_503_without_touching_state(
     aws_stack: Any, lambda_context: Any, table_items: Any
 ) -> None:

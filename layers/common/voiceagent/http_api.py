@@ -30,6 +30,16 @@ MAX_FORM_FIELDS = 200
 XML = "application/xml"
 
 FormParams = dict[str, list[str]]
+TRANSIENT_AWS_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
 
 
 class MalformedRequest(Exception):
@@ -181,7 +191,13 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
 
     def _unavailable(exc: Exception) -> Response[str]:
         # A dependency (DynamoDB, SSM) is throttling or unreachable: nothing was done, so ask the caller to
-        # retry. Plivo retries webhooks; a clear 503 beats an unexplained 500.
+        # retry. Plivo retries webhooks; a clear 503 beats an unexplained 500. Any other AWS error is a bug
+        # and stays a 500 (retrying would not help).
+        if (
+            isinstance(exc, ClientError)
+            and exc.response.get("Error", {}).get("Code") not in TRANSIENT_AWS_ERRORS
+        ):
+            raise exc
         logger.error("dependency unavailable", extra={"error": type(exc).__name__, "path": _path(app)})
         return _error(503, "temporarily unavailable, retry", headers={"Retry-After": "1"})
 

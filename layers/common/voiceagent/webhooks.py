@@ -119,5 +119,7 @@ class StreamStatusWebhook(BaseModel):
         return data
 
     def parameters(self) -> dict[str, str]:
-        """Every parameter Plivo sent, under Plivo's names (unknown ones included)."""
-        return {key: str(value) for key, value in self.model_dump(by_alias=True, exclude_unset=True).items()}
+        """Every parameter Plivo sent, under Plivo's names (unknown ones included). A field without a name is
+        dropped: DynamoDB map keys cannot be empty, and Plivo never sends one."""
+        dumped = self.model_dump(by_alias=True, exclude_unset=True)
+        return {key: str(value) for key, value in dumped.items() if key.strip()}

@@ -230,3 +230,16 @@ class TestRecovery:
         (recovery,) = items_of(table_items, "RECOVERY#")
         assert recovery["result"] == "failed"
         assert "bad service_url" in recovery["error"]
+
+
+def test_a_field_without_a_name_is_not_stored(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
+    from tests.support import make_events as ev
+
+    event = ev.stream_event("StartStream", "2024-11-24 12:30:09", **{"": "x", " ": "y"})
+
+    assert app.lambda_handler(event, lambda_context)["statusCode"] == 200
+
+    (stored,) = items_of(table_items, "STREAMEVENT#")
+    assert "" not in stored["parameters"]
+    assert " " not in stored["parameters"]
+    assert stored["parameters"]["Event"] == "StartStream"
