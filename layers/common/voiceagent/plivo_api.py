@@ -207,37 +207,45 @@ class PlivoGateway:
             raise PlivoApiError("create_call", "response has no request_uuid", attempts=attempts, status=None)
         return ApiResult("requested", attempts, {"request_uuid": request_uuid})
 
-    def hangup(self, call_uuid: str, *, deadline: Deadline) -> ApiResult:
+    def _on_call(
+        self,
+        operation: str,
+        call_uuid: str,
+        action: Callable[[], T],
+        *,
+        deadline: Deadline,
+        ambiguous_ok: bool,
+    ) -> tuple[T | None, int, bool]:
+        """Act on a call: (response, attempts, ended); ended means Plivo no longer knows the call (404)."""
         try:
-            _, attempts = self._call(
-                "hangup",
-                lambda: self._client.calls.delete(call_uuid),
-                deadline=deadline,
-                ambiguous_ok=True,
-                call_uuid=call_uuid,
+            response, attempts = self._call(
+                operation, action, deadline=deadline, ambiguous_ok=ambiguous_ok, call_uuid=call_uuid
             )
         except PlivoApiError as exc:
             if exc.status == 404:
-                return ApiResult("already_ended", exc.attempts)
+                return None, exc.attempts, True
             raise
-        return ApiResult("hung_up", attempts)
+        return response, attempts, False
+
+    def hangup(self, call_uuid: str, *, deadline: Deadline) -> ApiResult:
+        _, attempts, ended = self._on_call(
+            "hangup",
+            call_uuid,
+            lambda: self._client.calls.delete(call_uuid),
+            deadline=deadline,
+            ambiguous_ok=True,
+        )
+        return ApiResult("already_ended" if ended else "hung_up", attempts)
 
     def transfer(self, call_uuid: str, aleg_url: str, *, deadline: Deadline) -> ApiResult:
-        try:
-            _, attempts = self._call(
-                "transfer",
-                lambda: self._client.calls.update(
-                    call_uuid, legs="aleg", aleg_url=aleg_url, aleg_method="POST"
-                ),
-                deadline=deadline,
-                ambiguous_ok=True,
-                call_uuid=call_uuid,
-            )
-        except PlivoApiError as exc:
-            if exc.status == 404:
-                return ApiResult("already_ended", exc.attempts)
-            raise
-        return ApiResult("transferred", attempts)
+        _, attempts, ended = self._on_call(
+            "transfer",
+            call_uuid,
+            lambda: self._client.calls.update(call_uuid, legs="aleg", aleg_url=aleg_url, aleg_method="POST"),
+            deadline=deadline,
+            ambiguous_ok=True,
+        )
+        return ApiResult("already_ended" if ended else "transferred", attempts)
 
     def start_stream(
         self,
@@ -250,27 +258,24 @@ class PlivoGateway:
         deadline: Deadline,
     ) -> ApiResult:
         """Start a new audio stream on a live call (recovery after a drop), like the answer XML's <Stream>."""
-        try:
-            response, attempts = self._call(
-                "start_stream",
-                lambda: self._client.calls.start_stream(
-                    call_uuid,
-                    service_url,
-                    bidirectional=True,
-                    audio_track="inbound",
-                    stream_timeout=stream_timeout_seconds,
-                    status_callback_url=status_callback_url,
-                    status_callback_method="POST",
-                    content_type=content_type,
-                ),
-                deadline=deadline,
-                ambiguous_ok=False,  # a second stream on the same call would double the audio
-                call_uuid=call_uuid,
-            )
-        except PlivoApiError as exc:
-            if exc.status == 404:
-                return ApiResult("call_ended", exc.attempts)
-            raise
+        response, attempts, ended = self._on_call(
+            "start_stream",
+            call_uuid,
+            lambda: self._client.calls.start_stream(
+                call_uuid,
+                service_url,
+                bidirectional=True,
+                audio_track="inbound",
+                stream_timeout=stream_timeout_seconds,
+                status_callback_url=status_callback_url,
+                status_callback_method="POST",
+                content_type=content_type,
+            ),
+            deadline=deadline,
+            ambiguous_ok=False,  # a second stream on the same call would double the audio
+        )
+        if ended:
+            return ApiResult("call_ended", attempts)
         return ApiResult("restarted", attempts, {"stream_id": str(getattr(response, "stream_id", "") or "")})
 
     def _post_call_json(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -76,6 +76,11 @@ def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: deserializer.deserialize(value) for key, value in item.items()}
 
 
+def _condition_failed(exc: ClientError) -> bool:
+    """The write's condition did not hold: the expected outcome of a retry or a race, not an error."""
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
 def _state_of(item: Mapping[str, Any] | None) -> CallState | None:
     raw = (item or {}).get("state", {}).get("S")
     return CallState(raw) if raw else None
@@ -123,7 +128,7 @@ class CallRepository:
                 **move.arguments(),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
             blocking: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
         else:
@@ -144,7 +149,7 @@ class CallRepository:
                 ExpressionAttributeNames={"#pk": PK},
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
             return False
         return True
@@ -197,7 +202,7 @@ class CallRepository:
                 ),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
             return False
         return True
@@ -216,7 +221,7 @@ class CallRepository:
                 ),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
             return False
         return True
@@ -288,7 +293,7 @@ class CallRepository:
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
             return None
         return int(_from_item(response["Attributes"])["stream_recoveries"])
@@ -364,7 +369,7 @@ class CallRepository:
                 **_with_name(update.arguments(), "#pk", PK),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
 
     def get_placement(self, placement_id: str) -> dict[str, Any] | None:
@@ -518,7 +523,7 @@ class ConnectionRepository:
                 ExpressionAttributeValues=_to_item({":conn": connection_id, ":now": iso(now)}),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not _condition_failed(exc):
                 raise
         return call_uuid
 
