@@ -140,19 +140,11 @@ class MediaRuntime:
             )
             return "dropped"
         call = self.calls.get_call(call_uuid) or {}
-        view = CallView(
-            call_uuid=call_uuid,
-            stream_id=message.start.stream_id,
-            voicemail_message=call.get("voicemail_message"),
-            metadata={**(call.get("metadata") or {}), **message.extra_headers},
-            state=dict(call.get("agent_state") or {}),
-            now_iso=iso(self.clock()),
-        )
-        session = Session(connection_id, view, EnergyVad(threshold_dbfs=self.vad_threshold_dbfs))
-        self.sessions.put(session)
+        session = self._open(connection_id, call_uuid, call, message.start.stream_id, message.extra_headers)
+        session.view.now_iso = iso(self.clock())
         return self._run(
             session,
-            self.agent.on_start(view),
+            self.agent.on_start(session.view),
             deadline,
             "start",
             overwrite={"stream_id": message.start.stream_id},
@@ -166,16 +158,27 @@ class MediaRuntime:
         call = self.calls.get_call(call_uuid) if call_uuid else None
         if not call_uuid or not call or not call.get("stream_id"):
             return None
-        state = dict(call.get("agent_state") or {})
+        session = self._open(connection_id, call_uuid, call, str(call["stream_id"]), {})
+        session.voicemail_started = session.view.state.get("phase") == "voicemail"
+        return session
+
+    def _open(
+        self,
+        connection_id: str,
+        call_uuid: str,
+        call: dict[str, Any],
+        stream_id: str,
+        extra_headers: dict[str, str],
+    ) -> Session:
+        """A session for this connection from the call's record (the agent's persisted state included)."""
         view = CallView(
             call_uuid=call_uuid,
-            stream_id=str(call["stream_id"]),
+            stream_id=stream_id,
             voicemail_message=call.get("voicemail_message"),
-            metadata=dict(call.get("metadata") or {}),
-            state=state,
+            metadata={**(call.get("metadata") or {}), **extra_headers},
+            state=dict(call.get("agent_state") or {}),
         )
         session = Session(connection_id, view, EnergyVad(threshold_dbfs=self.vad_threshold_dbfs))
-        session.voicemail_started = state.get("phase") == "voicemail"
         self.sessions.put(session)
         return session
 
