@@ -11,7 +11,7 @@ SAM_CLI_VERSION := 1.170.0
 DEPS_STAMP := $(VENV)/.deps-installed
 SAM_STAMP := $(SAM_VENV)/.sam-installed
 SCAN_STAMP := $(SCAN_VENV)/.checkov-installed
-export PYTHONPATH := layers/common:.
+export PYTHONPATH := layers/common:layers/cli:.
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: demo local test unit infra integration bench lint typecheck events install build deploy clean
@@ -22,6 +22,8 @@ $(DEPS_STAMP): pyproject.toml layers/common/requirements.txt
 	$(BIN)/python -m pip install -q -r layers/common/requirements.txt --group dev
 	# Make the layer's package importable in the venv as Lambda sees it (/opt/python), e.g. for the CLI.
 	$(BIN)/python -c "import site; open(site.getsitepackages()[0] + '/voiceagent-layer.pth', 'w').write('$(CURDIR)/layers/common\n')"
+	# The operator's CLI as the `voiceagent` command (editable: it runs this checkout's code).
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 
 $(SAM_STAMP):
@@ -63,6 +65,7 @@ integration: $(DEPS_STAMP)
 lint: $(DEPS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(DEPS_STAMP)
 	$(BIN)/mypy

@@ -48,7 +48,8 @@ os.environ.update({name: value for name, value in BASE_ENV.items() if name.start
 def _reset_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
 
-    from voiceagent import connections, plivo_api
+    from voiceagent.media import connections
+    from voiceagent.plivo import rest as plivo_api
 
     get_settings.cache_clear()
     aws.reset_clients()
@@ -83,7 +84,7 @@ def aws_stack(environment: dict[str, str]) -> Iterator[dict[str, Any]]:
 @pytest.fixture(autouse=True)
 def backoff_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Retries back off without waiting; tests read the pauses that would have been taken."""
-    from voiceagent import plivo_api
+    from voiceagent.plivo import rest as plivo_api
 
     pauses: list[float] = []
     monkeypatch.setattr(plivo_api, "_sleep", pauses.append)

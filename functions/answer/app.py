@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from voiceagent import routes
-from voiceagent.answering import answer_call
+from voiceagent import observability, routes
+from voiceagent.calls.answering import answer_call
 from voiceagent.clock import utcnow
 from voiceagent.credentials import stream_token_key
 from voiceagent.http_api import http_app, public_url, query_param, verified_webhook, xml_response
-from voiceagent.observability import traced
-from voiceagent.repository import call_repository
+from voiceagent.plivo.webhooks import AnswerWebhook
 from voiceagent.settings import get_settings
-from voiceagent.webhooks import AnswerWebhook
+from voiceagent.store import open_store
 
 logger = Logger()
-metrics = Metrics()
 app = http_app([routes.ANSWER])
 
 
@@ -32,7 +29,7 @@ def answer() -> Response[str]:
     settings = get_settings()
     result = answer_call(
         webhook,
-        repository=call_repository(),
+        store=open_store(settings),
         token_key=stream_token_key(),
         websocket_url=settings.websocket_url,
         status_callback_url=public_url(event, routes.STREAM_STATUS),
@@ -42,15 +39,13 @@ def answer() -> Response[str]:
         now=utcnow(),
     )
     if result.transition.applied:
-        metrics.add_metric(name="CallsAnswered", unit=MetricUnit.Count, value=1)
+        observability.add("CallsAnswered")
     logger.info(
         "call answered", extra={"applied": result.transition.applied, "state": result.transition.current}
     )
     return xml_response(result.xml)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@traced
-@metrics.log_metrics
+@observability.instrumented(logger)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -217,10 +217,10 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
     from functions.voicemail import app as voicemail
     from tests.support import constants as c
     from tests.support import make_events as ev
-    from voiceagent import stream_protocol
-    from voiceagent.audio import silence, tone
+    from tests.support.audio import silence, tone
     from voiceagent.clock import utcnow
-    from voiceagent.repository import call_repository
+    from voiceagent.plivo import stream_protocol
+    from voiceagent.store import open_store
 
     def call_form(index: int, **extra: str) -> dict[str, str]:
         return {**ev.CALL_FORM, "CallUUID": f"{index:08d}-0000-4000-8000-000000000000", **extra}
@@ -284,7 +284,7 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
         )
         context: Any = _Context()
         media.lambda_handler(connect, context)
-        call_repository().update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
+        open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
         media.lambda_handler(ev.CASES["media_start"](), context)
         speech_frame = ev.frame_event(ev.media_frame(tone(440, 20, 0.5), 2))
         silence_frame = ev.frame_event(ev.media_frame(silence(20), 3))
@@ -314,7 +314,7 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
         )
 
         # The media frame path alone (no network), beside Plivo's own SDK models parsing the same frame.
-        runtime = media._runtime(connect["requestContext"])
+        runtime = media._runtime()
         frame_body = json.loads(speech_frame["body"])
         frames = [
             json.dumps(
@@ -330,7 +330,7 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
             )
             for index in range(3000)
         ]
-        from voiceagent.plivo_api import Deadline
+        from voiceagent.plivo.rest import Deadline
 
         deadline = Deadline.after(60)
         path, ours, reference = [], [], []
@@ -387,8 +387,8 @@ def simulated_calls() -> dict[str, Any]:
     from tests.support import constants as c
     from tests.support import make_events as ev
     from tests.support import seed
-    from voiceagent.audio import silence, tone
-    from voiceagent.plivo_api import Deadline
+    from tests.support.audio import silence, tone
+    from voiceagent.plivo.rest import Deadline
 
     context: Any = _Context()
     results: dict[str, Any] = {}
@@ -402,7 +402,7 @@ def simulated_calls() -> dict[str, Any]:
             media.lambda_handler(ev.CASES["media_start"](), context)
             invocations.update(http=2, ws=2)
             clock = SimulatedClock()
-            runtime = media._runtime(ev.CASES["media_connect"]()["requestContext"])
+            runtime = media._runtime()
             runtime.monotonic = clock.now
             deadline = Deadline.after(600)
             writing_frames = 0

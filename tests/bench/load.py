@@ -13,7 +13,7 @@ from typing import Any
 from tests.local.plivo_sim import Callee, HangUp, Quiet, Speak
 from tests.local.scenarios import FROM
 from tests.local.stack import LocalConfig, LocalStack
-from voiceagent.cli import request_api
+from voiceagent_cli.main import request_api
 
 CALL = Callee((Quiet(400), Speak(800), Quiet(1400), Speak(600), Quiet(1400), HangUp()))
 """~5 s of a human call: talks, hears the agent's acknowledgement, talks again, hangs up."""

@@ -193,8 +193,8 @@ def test_no_function_gets_wildcard_permissions() -> None:
 
 
 def test_stream_alarms_watch_the_metrics_the_code_emits() -> None:
-    from voiceagent.stream_health import StreamEventKind
-    from voiceagent.stream_status import METRIC_NAMES
+    from voiceagent.streams.callbacks import METRIC_NAMES
+    from voiceagent.streams.events import StreamEventKind
 
     env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
     alarms = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.local.scenarios import SCENARIOS, Result, callee_for, play_all
 from tests.local.stack import LocalConfig, LocalStack
-from voiceagent.report import render_table
+from voiceagent_cli.tables import render_table
 
 
 def _print(result: Result) -> None:

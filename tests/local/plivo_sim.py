@@ -26,8 +26,8 @@ from xml.etree import ElementTree
 import aiohttp
 from aiohttp import web
 
+from tests.support.audio import silence, tone
 from tests.support.plivo_signing import sign_v3
-from voiceagent.audio import silence, tone
 
 log = logging.getLogger("local.plivo")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.local.plivo_sim import Callee, Degrade, DropStream, HangUp, Press, Quiet, SimCall, Speak
 from tests.local.stack import LocalStack
-from voiceagent.cli import request_api
+from voiceagent_cli.main import request_api
 
 FROM = "+14155550100"
 Check = Callable[[dict[str, Any], SimCall], list[str]]

@@ -174,7 +174,7 @@ class LocalStack:
                 f"  DynamoDB        {c.dynamodb_endpoint or f'moto at http://{c.host}:{c.moto_port}'}",
                 "  env: LOCAL_HTTP_PORT LOCAL_WS_PORT LOCAL_PLIVO_PORT LOCAL_MOTO_PORT PLIVO_AUTH_ID",
                 "       PLIVO_AUTH_TOKEN LOCAL_PUBLIC_BASE_URL LOCAL_WEBSOCKET_URL LOCAL_DYNAMODB_ENDPOINT",
-                "  place a call:   .venv/bin/python -m voiceagent call --to +14155550123 --from +14155550100",
+                "  place a call:   .venv/bin/voiceagent call --to +14155550123 --from +14155550100",
                 f"                  --api-url {c.public_base_url} --no-sign",
             ]
         )

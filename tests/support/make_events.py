@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from tests.support import constants as c
+from tests.support.audio import silence, tone
 from tests.support.events import EVENTS_DIR
 from tests.support.plivo_signing import sign_v3
-from voiceagent import stream_token
-from voiceagent.audio import silence, tone
 from voiceagent.credentials import derive_stream_token_key
+from voiceagent.streams import tokens as stream_token
 
 NONCE = "31415926535897932384"
 TIME_EPOCH_MS = 1732451400000

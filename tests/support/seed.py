@@ -13,13 +13,13 @@ from functions.media import app as media_app
 from tests.support import constants as c
 from tests.support.events import load_event
 from voiceagent.clock import utcnow
-from voiceagent.repository import call_repository
+from voiceagent.store import open_store
 
 MOTO_ACCOUNT = "123456789012"
 
 
 def placement(policy: str, **extra: Any) -> None:
-    call_repository().create_placement(
+    open_store().placements.create(
         c.PLACEMENT_ID,
         {
             "state": "requested",

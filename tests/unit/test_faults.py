@@ -23,7 +23,7 @@ from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
 from voiceagent import aws
-from voiceagent.repository import call_repository
+from voiceagent.store import open_store
 
 
 def _failing(error: Exception) -> Any:
@@ -50,12 +50,12 @@ def test_dynamodb_outage_answers_503_and_plivos_retry_then_succeeds_once(
     assert failed["statusCode"] == 503
     assert failed["headers"]["Retry-After"] == "1"
     assert json.loads(failed["body"]) == {"message": "temporarily unavailable, retry"}
-    assert call_repository().get_call(c.CALL_UUID) is None  # nothing half-written
+    assert open_store().calls.get_call(c.CALL_UUID) is None  # nothing half-written
 
     retried = hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
 
     assert retried["statusCode"] == 200
-    record = call_repository().get_call(c.CALL_UUID)
+    record = open_store().calls.get_call(c.CALL_UUID)
     assert record is not None
     assert record["state"] == "completed"
 

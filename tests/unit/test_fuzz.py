@@ -34,9 +34,10 @@ from tests.support import constants as c
 from tests.support import make_events as me
 from tests.support import plivo_api as api
 from tests.support import seed
-from voiceagent import routes, stream_protocol
+from voiceagent import routes
 from voiceagent.http_api import MAX_BODY_BYTES
-from voiceagent.media_runtime import SessionCache
+from voiceagent.media.runtime import SessionCache
+from voiceagent.plivo import stream_protocol
 from voiceagent.settings import get_settings
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

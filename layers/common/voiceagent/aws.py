@@ -1,4 +1,4 @@
-"""Lazily created, cached AWS clients.
+"""Lazily created, cached AWS clients, and what an AWS error means.
 
 Clients are built on first use, never at import time, so tests can start moto first and warm invocations
 reuse connections. Endpoints follow boto3's own ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``
@@ -13,6 +13,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+"""Error codes that say "try again later", as opposed to a bug or a misconfiguration."""
+
 
 @lru_cache(maxsize=1)
 def dynamodb() -> DynamoDBClient:
@@ -23,6 +38,24 @@ def dynamodb() -> DynamoDBClient:
     # Webhooks must answer Plivo quickly: fail fast and let the caller's retry policy decide.
     config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
     return boto3.client("dynamodb", config=config)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = (response.get("Error") or {}).get("Code")
+    return str(code) if code else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an AWS failure may succeed if tried again: throttling, service errors, no connection."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        return error_code(exc) in TRANSIENT_ERROR_CODES
+    return isinstance(exc, BotoCoreError)
 
 
 def reset_clients() -> None:

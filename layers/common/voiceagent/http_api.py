@@ -18,28 +18,21 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from voiceagent.aws import is_transient
 from voiceagent.credentials import SecretUnavailable, plivo_auth_token
+from voiceagent.plivo.signature import SignatureError, verify_v3
+from voiceagent.plivo.webhooks import WebhookT, parse_webhook
 from voiceagent.settings import get_settings
-from voiceagent.signature import SignatureError, verify_v3
-from voiceagent.webhooks import WebhookT, parse_webhook
 
 logger = Logger(child=True)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
 XML = "application/xml"
+EMPTY_XML = "<Response></Response>"
+"""What a webhook whose body Plivo ignores answers: an empty document keeps Plivo's logs clean."""
 
 FormParams = dict[str, list[str]]
-TRANSIENT_AWS_ERRORS = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-    }
-)
 
 
 class MalformedRequest(Exception):
@@ -193,10 +186,7 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
         # A dependency (DynamoDB, SSM) is throttling or unreachable: nothing was done, so ask the caller to
         # retry. Plivo retries webhooks; a clear 503 beats an unexplained 500. Any other AWS error is a bug
         # and stays a 500 (retrying would not help).
-        if (
-            isinstance(exc, ClientError)
-            and exc.response.get("Error", {}).get("Code") not in TRANSIENT_AWS_ERRORS
-        ):
+        if isinstance(exc, ClientError) and not is_transient(exc):
             raise exc
         logger.error("dependency unavailable", extra={"error": type(exc).__name__, "path": _path(app)})
         return _error(503, "temporarily unavailable, retry", headers={"Retry-After": "1"})

@@ -120,13 +120,6 @@ class Settings(BaseModel):
         """The configured public base URL without a trailing slash (custom domains, tunnels)."""
         return self.public_base_url.rstrip("/") if self.public_base_url else None
 
-    @property
-    def management_endpoint(self) -> str:
-        """The API Gateway management API for the media WebSocket: configured, or derived from its URL."""
-        if self.websocket_management_endpoint:
-            return self.websocket_management_endpoint.rstrip("/")
-        return "https://" + self.websocket_url.split("://", 1)[1].rstrip("/")
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

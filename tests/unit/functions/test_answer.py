@@ -11,8 +11,8 @@ import pytest
 from functions.answer import app
 from tests.support import constants as c
 from tests.support.events import load_event
-from voiceagent import stream_token
 from voiceagent.credentials import derive_stream_token_key
+from voiceagent.streams import tokens as stream_token
 
 
 def invoke(name: str, lambda_context: Any, **overrides: Any) -> dict[str, Any]:
@@ -94,10 +94,10 @@ def test_answer_after_hangup_does_not_move_the_call_back(
     aws_stack: Any, lambda_context: Any, table_items: Any
 ) -> None:
     from voiceagent.clock import utcnow
-    from voiceagent.repository import call_repository
-    from voiceagent.states import CallState
+    from voiceagent.store import open_store
+    from voiceagent.store.states import CallState
 
-    call_repository().transition(c.CALL_UUID, CallState.COMPLETED, utcnow(), {"hangup_cause": "NORMAL"})
+    open_store().calls.transition(c.CALL_UUID, CallState.COMPLETED, utcnow(), {"hangup_cause": "NORMAL"})
     response = invoke("answer_outbound", lambda_context)
 
     assert response["statusCode"] == 200

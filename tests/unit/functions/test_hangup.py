@@ -10,7 +10,7 @@ from tests.support import constants as c
 from tests.support import seed
 from tests.support.events import load_event
 from voiceagent.clock import utcnow
-from voiceagent.repository import call_repository
+from voiceagent.store import open_store
 
 
 def hang_up(lambda_context: Any, name: str) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def hang_up(lambda_context: Any, name: str) -> dict[str, Any]:
 
 
 def call() -> dict[str, Any]:
-    record = call_repository().get_call(c.CALL_UUID)
+    record = open_store().calls.get_call(c.CALL_UUID)
     assert record is not None
     return record
 
@@ -58,7 +58,7 @@ def test_unanswered_and_machine_hangups_get_their_outcome(
     record = call()
     assert record["outcome"] == outcome
     assert record["placement_id"] == c.PLACEMENT_ID  # a call never answered still joins its placement
-    placement = call_repository().get_placement(c.PLACEMENT_ID)
+    placement = open_store().placements.get(c.PLACEMENT_ID)
     assert placement is not None
     assert placement["call_uuid"] == c.CALL_UUID
 
@@ -82,7 +82,7 @@ def test_transferred_voicemail_that_was_served_is_voicemail_left(
 
 
 def test_machine_hung_up_on_by_policy_is_voicemail_hangup(aws_stack: Any, lambda_context: Any) -> None:
-    call_repository().update_call(
+    open_store().calls.update_call(
         c.CALL_UUID, utcnow(), facts={"machine_detection_result": "machine", "policy_result": "hung_up"}
     )
 
@@ -92,7 +92,7 @@ def test_machine_hung_up_on_by_policy_is_voicemail_hangup(aws_stack: Any, lambda
 
 
 def test_agent_voicemail_that_played_is_voicemail_left(aws_stack: Any, lambda_context: Any) -> None:
-    call_repository().update_call(
+    open_store().calls.update_call(
         c.CALL_UUID,
         utcnow(),
         facts={"machine_detection_result": "machine", "agent_mode": "voicemail", "voicemail_played_at": "t"},

@@ -13,11 +13,11 @@ from tests.support import constants as c
 from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
-from voiceagent import connections
 from voiceagent.clock import iso, utcnow
-from voiceagent.repository import call_repository
+from voiceagent.media import connections
 from voiceagent.settings import get_settings
-from voiceagent.states import CallState
+from voiceagent.store import open_store
+from voiceagent.store.states import CallState
 
 VOICEMAIL_URL = f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/voicemail?placement={c.PLACEMENT_ID}"
 
@@ -28,7 +28,7 @@ def detect(lambda_context: Any, name: str = "machine_detection_machine") -> dict
 
 
 def call() -> dict[str, Any]:
-    record = call_repository().get_call(c.CALL_UUID)
+    record = open_store().calls.get_call(c.CALL_UUID)
     assert record is not None
     return record
 
@@ -90,27 +90,30 @@ def test_agent_policy_switches_the_live_stream_to_voicemail_mode(
     seed.placement("agent")
     seed.answered(lambda_context)
     seed.streaming(lambda_context)
+    open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
 
     detect(lambda_context)
     detect(lambda_context)
 
-    assert json.loads(seed.frames_sent()) == {"event": "clearAudio"}  # once: the retry did nothing
+    # Once: the retry did nothing. Plivo wants the stream named on clearAudio.
+    assert json.loads(seed.frames_sent()) == {"event": "clearAudio", "streamId": c.STREAM_ID}
     assert len(plivo_rest.calls) == 0
     record = call()
     assert record["agent_mode"] == "voicemail"
     assert (record["policy_applied"], record["policy_result"]) == ("agent", "agent_notified")
 
 
-def test_agent_policy_names_the_stream_when_it_is_known(
+def test_agent_policy_before_the_stream_started_sends_nothing_and_keeps_the_stream(
     aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
 ) -> None:
     seed.placement("agent")
-    seed.streaming(lambda_context)
-    call_repository().update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
+    seed.streaming(lambda_context)  # connected, but no start frame yet: nothing is playing
 
     detect(lambda_context)
 
-    assert json.loads(seed.frames_sent()) == {"event": "clearAudio", "streamId": c.STREAM_ID}
+    assert seed.frames_sent() == b""
+    assert len(plivo_rest.calls) == 0
+    assert (call()["agent_mode"], call()["policy_result"]) == ("voicemail", "agent_notified")
 
 
 def test_agent_policy_without_a_live_stream_falls_back_to_transfer(
@@ -131,8 +134,9 @@ def test_agent_policy_with_a_gone_connection_cleans_it_up_and_transfers(
 ) -> None:
     seed.placement("agent")
     seed.streaming(lambda_context)
+    open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
     plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
-    client = connections.management_client(get_settings().management_endpoint)
+    client = connections.management_client(connections.management_endpoint(get_settings()))
     with Stubber(client) as stubber:
         stubber.add_client_error(
             "post_to_connection", service_error_code="GoneException", http_status_code=410
@@ -247,7 +251,7 @@ def test_a_retry_takes_over_an_action_whose_owner_died(
 ) -> None:
     seed.placement("hangup")
     long_ago = utcnow() - timedelta(minutes=5)
-    call_repository().transition(
+    open_store().calls.transition(
         c.CALL_UUID,
         CallState.MACHINE_DETECTED,
         long_ago,
@@ -265,7 +269,7 @@ def test_a_retry_takes_over_an_action_whose_owner_died(
 def test_a_fresh_pending_action_is_left_to_its_owner(
     aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
 ) -> None:
-    call_repository().transition(
+    open_store().calls.transition(
         c.CALL_UUID,
         CallState.MACHINE_DETECTED,
         utcnow(),

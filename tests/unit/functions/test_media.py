@@ -16,10 +16,12 @@ from tests.support import constants as c
 from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
-from voiceagent import aws, connections, media_runtime
-from voiceagent.media_runtime import SessionCache
-from voiceagent.repository import call_repository
-from voiceagent.tts import BundledSpeech
+from voiceagent import aws
+from voiceagent.media import connections
+from voiceagent.media import runtime as media_runtime
+from voiceagent.media.runtime import SessionCache
+from voiceagent.media.speech import BundledSpeech
+from voiceagent.store import open_store
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 
@@ -55,7 +57,7 @@ def frames(name: str, count: int, lambda_context: Any) -> None:
 
 
 def call() -> dict[str, Any]:
-    record = call_repository().get_call(c.CALL_UUID)
+    record = open_store().calls.get_call(c.CALL_UUID)
     assert record is not None
     return record
 
@@ -225,7 +227,7 @@ def test_a_gone_connection_is_cleaned_up(aws_stack: Any, lambda_context: Any, ta
 
     seed.streaming(lambda_context)
     endpoint = f"https://{c.WS_API_DOMAIN}/{c.STAGE}"
-    assert endpoint == get_settings().management_endpoint
+    assert endpoint == connections.management_endpoint(get_settings())
     with Stubber(connections.management_client(endpoint)) as stubber:
         stubber.add_client_error(
             "post_to_connection", service_error_code="GoneException", http_status_code=410

@@ -18,7 +18,7 @@ from tests.support import constants as c
 from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
-from voiceagent.cli import main
+from voiceagent_cli.main import main
 
 
 @pytest.fixture

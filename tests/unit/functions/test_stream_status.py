@@ -11,7 +11,7 @@ from tests.support import constants as c
 from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
-from voiceagent.repository import call_repository
+from voiceagent.store import open_store
 
 STREAM_API = f"{api.ACCOUNT}/Call/{c.CALL_UUID}/Stream/"
 
@@ -83,7 +83,7 @@ def test_start_then_stop_gives_the_stream_its_start_end_and_the_call_its_stream(
     record = stream(table_items)
     assert record["started_at"] == "2024-11-24T12:30:09.000Z"
     assert record["ended_at"] == "2024-11-24T12:31:10.000Z"
-    call = call_repository().get_call(c.CALL_UUID)
+    call = open_store().calls.get_call(c.CALL_UUID)
     assert call is not None
     assert call["stream_id"] == c.STREAM_ID
 

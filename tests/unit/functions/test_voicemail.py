@@ -9,7 +9,7 @@ from functions.voicemail import app
 from tests.support import constants as c
 from tests.support import seed
 from tests.support.events import load_event
-from voiceagent.repository import call_repository
+from voiceagent.store import open_store
 
 
 def serve(lambda_context: Any, name: str = "voicemail") -> dict[str, Any]:
@@ -34,7 +34,7 @@ def test_waits_for_the_greeting_then_speaks_the_calls_message_and_hangs_up(
     assert (speak.tag, speak.text) == ("Speak", "Hi, Acme here.")
     assert speak.attrib == {"voice": "Polly.Joanna", "language": "en-US"}
     assert hangup.tag == "Hangup"
-    record = call_repository().get_call(c.CALL_UUID)
+    record = open_store().calls.get_call(c.CALL_UUID)
     assert record is not None
     assert "voicemail_served_at" in record
 

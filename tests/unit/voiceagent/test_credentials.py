@@ -19,13 +19,25 @@ def test_auth_token_comes_from_ssm(aws_stack: Any) -> None:
     assert plivo_auth_token() == c.TEST_AUTH_TOKEN
 
 
-def test_rotated_token_is_picked_up_after_the_cache_expires(aws_stack: Any) -> None:
+def test_rotated_token_is_picked_up_once_the_cache_expires(
+    aws_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timedelta
+
+    from aws_lambda_powertools.utilities.parameters import base
+
     assert plivo_auth_token() == c.TEST_AUTH_TOKEN
     aws_stack["ssm"].put_parameter(
         Name=c.AUTH_TOKEN_PARAM, Value="rotated", Type="SecureString", Overwrite=True
     )
-    assert plivo_auth_token() == c.TEST_AUTH_TOKEN  # cached within SECRET_MAX_AGE_SECONDS
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    assert plivo_auth_token() == c.TEST_AUTH_TOKEN  # still cached: SECRET_MAX_AGE_SECONDS is 300
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Later:
+            return cls.fromtimestamp((datetime.now(tz) + timedelta(seconds=301)).timestamp(), tz)
+
+    monkeypatch.setattr(base, "datetime", Later)
     assert plivo_auth_token() == "rotated"
 
 

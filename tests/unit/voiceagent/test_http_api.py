@@ -79,7 +79,7 @@ def test_deeply_nested_json_is_malformed_not_a_crash() -> None:
 def test_numbers_too_large_for_dynamodb_are_invalid(field: str) -> None:
     from pydantic import ValidationError
 
-    from voiceagent.webhooks import HangupWebhook, parse_webhook
+    from voiceagent.plivo.webhooks import HangupWebhook, parse_webhook
 
     with pytest.raises(ValidationError, match=field):
         parse_webhook(HangupWebhook, {"CallUUID": ["c1"], field: ["1" * 39]})
@@ -88,7 +88,7 @@ def test_numbers_too_large_for_dynamodb_are_invalid(field: str) -> None:
 def test_empty_durations_mean_absent_and_negative_ones_are_invalid() -> None:
     from pydantic import ValidationError
 
-    from voiceagent.webhooks import HangupWebhook, parse_webhook
+    from voiceagent.plivo.webhooks import HangupWebhook, parse_webhook
 
     hangup = parse_webhook(HangupWebhook, {"CallUUID": ["c1"], "Duration": [""], "BillDuration": [""]})
     assert (hangup.duration, hangup.bill_duration) == (None, None)

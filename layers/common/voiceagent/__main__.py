@@ -1,5 +1,0 @@
-import sys
-
-from voiceagent.cli import main
-
-sys.exit(main())

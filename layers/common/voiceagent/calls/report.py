@@ -1,0 +1,122 @@
+"""A call's report: its timeline (placed → answered → streams → machine detection → hangup) and one row per
+stream, in the terms of Plivo's console stream log, plus our own outcome. Built from one Query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voiceagent.clock import parse_iso
+from voiceagent.store.calls import CallHistory
+from voiceagent.streams.events import console_hangup_reason, stream_duration
+
+# Call-record timestamps that become timeline entries, with how to describe them.
+_CALL_MILESTONES: tuple[tuple[str, str], ...] = (
+    ("placed_at", "placed"),
+    ("answered_at", "answered"),
+    ("stream_connected_at", "stream connected"),
+    ("machine_detected_at", "machine detected"),
+    ("policy_completed_at", "voicemail policy"),
+    ("voicemail_served_at", "voicemail XML served"),
+    ("voicemail_played_at", "voicemail played"),
+    ("disconnected_at", "stream disconnected"),
+    ("completed_at", "hangup"),
+)
+
+
+_COMMON_STREAM_PARAMETERS = frozenset(
+    {"CallUUID", "StreamID", "Event", "Timestamp", "From", "To", "ParentAuthID", "ServiceURL"}
+)
+"""Sent with every stream event; what remains of a DegradedStream is what describes the degradation."""
+
+
+def _milestone_detail(field: str, call: dict[str, Any]) -> str:
+    if field == "machine_detected_at":
+        parts = [f"IfMachine={call.get('if_machine')}"]
+        if call.get("detection_ms") is not None:
+            parts.append(f"{call['detection_ms']} ms after answer")
+        return ", ".join(parts)
+    if field == "policy_completed_at":
+        result = call.get("policy_result") or call.get("policy_error") or call.get("policy_status")
+        return f"{call.get('policy_applied')}: {result} ({call.get('policy_attempts')} attempt(s))"
+    if field == "completed_at":
+        cause = f"{call.get('hangup_cause')} ({call.get('hangup_cause_code')})"
+        durations = f"duration={call.get('duration_seconds')} s, billed={call.get('bill_duration_seconds')} s"
+        return f"outcome={call.get('outcome')}, cause={cause}, {durations}"
+    if field == "placed_at":
+        return f"policy={call.get('policy')}"
+    return ""
+
+
+def _stream_event_detail(item: dict[str, Any]) -> str:
+    parameters = item.get("parameters") or {}
+    kind = item.get("kind")
+    if kind == "degraded":
+        levels = {k: v for k, v in parameters.items() if k not in _COMMON_STREAM_PARAMETERS}
+        return ", ".join(f"{key}={value}" for key, value in sorted(levels.items()))
+    if kind == "dropped":
+        return str(parameters.get("Error") or parameters.get("StatusReason") or "")
+    if kind == "stopped":
+        return str(parameters.get("StatusReason") or "")
+    return ""
+
+
+def _stream_row(stream: dict[str, Any], call: dict[str, Any], stream_timeout_seconds: int) -> dict[str, Any]:
+    return {
+        "stream_id": stream["stream_id"],
+        "start": stream.get("started_at"),
+        "end": stream.get("ended_at"),
+        "duration_seconds": stream_duration(stream),
+        "hangup_reason": console_hangup_reason(stream, call, stream_timeout_seconds),
+        "degradations": int(stream.get("degradation_count", 0)),
+        "last_degradation_level": stream.get("last_degradation_level"),
+        "drops": int(stream.get("drop_count", 0)),
+        "last_error": stream.get("last_error"),
+    }
+
+
+def _timeline(history: CallHistory) -> list[dict[str, Any]]:
+    call = history.call
+    entries = [
+        {"at": call[field], "event": label, "detail": _milestone_detail(field, call)}
+        for field, label in _CALL_MILESTONES
+        if call.get(field)
+    ]
+    entries += [
+        {
+            "at": event["at"],
+            "event": f"stream {event['kind']} ({event['plivo_event']})",
+            "stream_id": event["stream_id"],
+            "detail": _stream_event_detail(event),
+        }
+        for event in history.stream_events
+    ]
+    entries += [
+        {
+            "at": recovery["at"],
+            "event": f"stream recovery #{recovery['attempt']}",
+            "detail": f"{recovery.get('result')} (dropped {recovery.get('dropped_stream_id')})",
+        }
+        for recovery in history.recoveries
+    ]
+    entries.sort(key=lambda entry: parse_iso(entry["at"]))
+    if entries:
+        origin = parse_iso(entries[0]["at"])
+        for entry in entries:
+            entry["offset_seconds"] = round((parse_iso(entry["at"]) - origin).total_seconds(), 3)
+    return entries
+
+
+def build_report(history: CallHistory, stream_timeout_seconds: int) -> dict[str, Any]:
+    call = history.call
+    streams = [_stream_row(stream, call, stream_timeout_seconds) for stream in history.streams]
+    return {
+        "call_uuid": call.get("call_uuid") or next((item.get("call_uuid") for item in history.streams), None),
+        "state": call.get("state"),
+        "outcome": call.get("outcome"),
+        "policy": call.get("policy"),
+        "from": call.get("from_number"),
+        "to": call.get("to_number"),
+        "duration_seconds": call.get("duration_seconds"),
+        "streams": sorted(streams, key=lambda stream: stream["start"] or ""),
+        "timeline": _timeline(history),
+    }

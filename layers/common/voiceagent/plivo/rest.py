@@ -1,0 +1,356 @@
+"""Every call we make to Plivo's REST API, through the plivo SDK, with retries that respect the deadline.
+
+Transient failures (timeouts, connection errors, 429 and 5xx) are retried with jittered exponential backoff
+until the caller's deadline. Creating a call is retried only when Plivo surely did not act on the request (a
+connection that never opened, or 429), because a retried create after an ambiguous failure could ring the
+callee twice. Hangup and transfer are safe to repeat.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aws_lambda_powertools import Logger
+
+from voiceagent import observability
+from voiceagent.credentials import plivo_auth_token
+from voiceagent.plivo.xml import StreamOptions
+from voiceagent.settings import get_settings
+
+if TYPE_CHECKING:
+    import plivo
+    import requests
+
+# The plivo SDK and requests are imported where they are used: together they cost ~150 ms of a cold start,
+# and most invocations (every media frame) never call Plivo.
+
+logger = Logger(child=True)
+
+T = TypeVar("T")
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+_STATUS_IN_MESSAGE = re.compile(r"status code (\d{3})")
+DEFAULT_BUDGET_SECONDS = 8.0
+MAX_ATTEMPTS = 5  # Plivo allows 300 requests / 5 s per account; a few spaced retries, never a storm
+_sleep = time.sleep  # replaced in tests, so backoff is checked without waiting
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Monotonic time by which a webhook must have answered Plivo (Lambda time left minus a margin)."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    @classmethod
+    def from_lambda(cls, remaining_ms: int | None, margin_seconds: float = 1.5) -> Deadline:
+        if remaining_ms is None:
+            return cls.after(DEFAULT_BUDGET_SECONDS)
+        return cls.after(max(0.0, remaining_ms / 1000 - margin_seconds))
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+
+class PlivoApiError(Exception):
+    """A Plivo REST call failed for good (not retryable, or retries exhausted within the deadline)."""
+
+    def __init__(self, operation: str, message: str, *, attempts: int, status: int | None) -> None:
+        super().__init__(f"{operation} failed after {attempts} attempt(s): {message}")
+        self.operation = operation
+        self.attempts = attempts
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ApiResult:
+    """What a Plivo action did, in words that go on the call's record."""
+
+    outcome: str
+    attempts: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _status_of(exc: BaseException, last_http_status: int | None) -> int | None:
+    from plivo import exceptions as plivo_errors
+
+    if isinstance(exc, plivo_errors.PlivoServerError):
+        return 500
+    if isinstance(exc, plivo_errors.ResourceNotFoundError):
+        return 404
+    match = _STATUS_IN_MESSAGE.search(str(exc))
+    if match:
+        return int(match.group(1))
+    # Some SDK errors (e.g. a failed DELETE) drop the status from the message: use what the wire said.
+    return last_http_status if isinstance(exc, plivo_errors.PlivoRestError) else None
+
+
+class _StatusRecorder:
+    """A requests response hook that remembers the last HTTP status the SDK's session received."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        self.last = response.status_code
+        return response
+
+
+def _never_reached_plivo(exc: BaseException) -> bool:
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return isinstance(exc, requests.exceptions.ConnectionError) and "Failed to establish" in str(exc)
+
+
+def _transient(exc: BaseException, status: int | None, *, ambiguous_ok: bool) -> bool:
+    """Whether to try again: always when Plivo surely did not act, otherwise only if repeating is safe."""
+    import requests
+
+    if _never_reached_plivo(exc) or status == 429:
+        return True
+    if not ambiguous_ok:
+        return False
+    if isinstance(exc, requests.exceptions.Timeout | requests.exceptions.ConnectionError):
+        return True
+    return status in RETRYABLE_STATUS
+
+
+class PlivoGateway:
+    """The only code that talks to Plivo's REST API."""
+
+    def __init__(
+        self,
+        client: plivo.RestClient,
+        *,
+        request_timeout: float = 4.0,
+    ) -> None:
+        self._client = client
+        self._request_timeout = request_timeout
+        self._statuses = _status_recorder(client)
+
+    def _call(
+        self,
+        operation: str,
+        action: Callable[[], T],
+        *,
+        deadline: Deadline,
+        ambiguous_ok: bool,
+        call_uuid: str | None = None,
+    ) -> tuple[T, int]:
+        import requests
+        from plivo import exceptions as plivo_errors
+
+        attempt = 0
+        delay = 0.2
+        while True:
+            attempt += 1
+            # The SDK keeps a per-client fallback counter that never resets after a failure: start clean.
+            self._client.voice_retry_count = 0
+            self._statuses.last = None
+            try:
+                return action(), attempt
+            except (plivo_errors.PlivoRestError, requests.exceptions.RequestException) as exc:
+                status = _status_of(exc, self._statuses.last)
+                retry = _transient(exc, status, ambiguous_ok=ambiguous_ok)
+                pause = random.uniform(0, delay)  # noqa: S311 - jitter, not cryptography
+                out_of_time = attempt >= MAX_ATTEMPTS or deadline.left() < pause + self._request_timeout
+                logger.warning(
+                    "plivo api call failed",
+                    extra={
+                        "operation": operation,
+                        "call_uuid": call_uuid,
+                        "attempt": attempt,
+                        "status": status,
+                        "error": type(exc).__name__,
+                        "will_retry": retry and not out_of_time,
+                    },
+                )
+                observability.add("PlivoApiErrors")
+                if isinstance(exc, plivo_errors.ResourceNotFoundError) or not retry or out_of_time:
+                    raise PlivoApiError(
+                        operation, str(exc) or type(exc).__name__, attempts=attempt, status=status
+                    ) from exc
+                observability.add("PlivoApiRetries")
+                _sleep(pause)
+                delay = min(delay * 2, 2.0)
+
+    def create_call(self, params: dict[str, Any], *, deadline: Deadline) -> ApiResult:
+        """Ask Plivo to dial; tuning parameters the SDK lacks go by a direct JSON POST (same endpoint)."""
+        sdk_kwargs, extra = _split_create_params(params)
+        if extra:
+            response, attempts = self._call(
+                "create_call",
+                lambda: self._post_call_json({**_wire_names(sdk_kwargs), **extra}),
+                deadline=deadline,
+                ambiguous_ok=False,
+            )
+            request_uuid = str(response.get("request_uuid") or "")
+        else:
+            sdk_response, attempts = self._call(
+                "create_call",
+                lambda: self._client.calls.create(**sdk_kwargs),
+                deadline=deadline,
+                ambiguous_ok=False,
+            )
+            request_uuid = str(getattr(sdk_response, "request_uuid", "") or "")
+        if not request_uuid:
+            raise PlivoApiError("create_call", "response has no request_uuid", attempts=attempts, status=None)
+        return ApiResult("requested", attempts, {"request_uuid": request_uuid})
+
+    def _on_call(
+        self,
+        operation: str,
+        call_uuid: str,
+        action: Callable[[], T],
+        *,
+        deadline: Deadline,
+        ambiguous_ok: bool,
+    ) -> tuple[T | None, int, bool]:
+        """Act on a call: (response, attempts, ended); ended means Plivo no longer knows the call (404)."""
+        try:
+            response, attempts = self._call(
+                operation, action, deadline=deadline, ambiguous_ok=ambiguous_ok, call_uuid=call_uuid
+            )
+        except PlivoApiError as exc:
+            if exc.status == 404:
+                return None, exc.attempts, True
+            raise
+        return response, attempts, False
+
+    def hangup(self, call_uuid: str, *, deadline: Deadline) -> ApiResult:
+        _, attempts, ended = self._on_call(
+            "hangup",
+            call_uuid,
+            lambda: self._client.calls.delete(call_uuid),
+            deadline=deadline,
+            ambiguous_ok=True,
+        )
+        return ApiResult("already_ended" if ended else "hung_up", attempts)
+
+    def transfer(self, call_uuid: str, aleg_url: str, *, deadline: Deadline) -> ApiResult:
+        _, attempts, ended = self._on_call(
+            "transfer",
+            call_uuid,
+            lambda: self._client.calls.update(call_uuid, legs="aleg", aleg_url=aleg_url, aleg_method="POST"),
+            deadline=deadline,
+            ambiguous_ok=True,
+        )
+        return ApiResult("already_ended" if ended else "transferred", attempts)
+
+    def start_stream(self, call_uuid: str, options: StreamOptions, *, deadline: Deadline) -> ApiResult:
+        """Start a new audio stream on a live call, with the same settings as the answer XML's <Stream>."""
+        response, attempts, ended = self._on_call(
+            "start_stream",
+            call_uuid,
+            lambda: self._client.calls.start_stream(
+                call_uuid, options.service_url, **options.api_arguments()
+            ),
+            deadline=deadline,
+            ambiguous_ok=False,  # a second stream on the same call would double the audio
+        )
+        if ended:
+            return ApiResult("call_ended", attempts)
+        return ApiResult("restarted", attempts, {"stream_id": str(getattr(response, "stream_id", "") or "")})
+
+    def _post_call_json(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from plivo import exceptions as plivo_errors
+        from plivo.rest import client as plivo_rest_client
+
+        auth_id = self._client.session.auth[0]
+        url = f"{plivo_rest_client.API_VOICE_BASE_URI}/{auth_id}/Call/"
+        response = self._client.session.post(url, json=payload, timeout=self._request_timeout)
+        if response.status_code == 404:
+            raise plivo_errors.ResourceNotFoundError(response.text)
+        if response.status_code >= 400:
+            raise plivo_errors.PlivoRestError(
+                f"Received status code {response.status_code}: {response.text[:200]}"
+            )
+        body: dict[str, Any] = response.json()
+        return body
+
+
+SDK_CREATE_KWARGS = frozenset(
+    {
+        "from_",
+        "to_",
+        "answer_url",
+        "answer_method",
+        "hangup_url",
+        "hangup_method",
+        "ring_url",
+        "ring_method",
+        "fallback_url",
+        "fallback_method",
+        "caller_name",
+        "time_limit",
+        "machine_detection",
+        "machine_detection_time",
+        "machine_detection_url",
+        "machine_detection_method",
+        "sip_headers",
+        "ring_timeout",
+    }
+)
+
+
+def _split_create_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    present = {key: value for key, value in params.items() if value is not None}
+    sdk = {key: value for key, value in present.items() if key in SDK_CREATE_KWARGS}
+    extra = {key: value for key, value in present.items() if key not in SDK_CREATE_KWARGS}
+    return sdk, extra
+
+
+def _wire_names(sdk_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's keyword names as Plivo's API spells them (``from_`` → ``from``)."""
+    return {key.rstrip("_"): value for key, value in sdk_kwargs.items()}
+
+
+def _point_sdk_at(base_url: str) -> None:
+    """Send the SDK's voice requests to another Plivo API (the local stack's fake); the SDK has no option."""
+    from plivo.rest import client as plivo_rest_client
+
+    base = base_url.rstrip("/") + "/v1/Account"
+    plivo_rest_client.PLIVO_API_BASE_URI = base
+    plivo_rest_client.API_VOICE_BASE_URI = base
+    plivo_rest_client.API_VOICE_BASE_URI_FALLBACK_1 = base
+    plivo_rest_client.API_VOICE_BASE_URI_FALLBACK_2 = base
+
+
+def _status_recorder(client: plivo.RestClient) -> _StatusRecorder:
+    """The recorder hooked into this client's session (installed once per client)."""
+    for hook in client.session.hooks["response"]:
+        if isinstance(hook, _StatusRecorder):
+            return hook
+    recorder = _StatusRecorder()
+    client.session.hooks["response"].append(recorder)
+    return recorder
+
+
+@lru_cache(maxsize=1)
+def _client(auth_id: str, auth_token: str, timeout: float) -> plivo.RestClient:
+    import plivo
+
+    return plivo.RestClient(auth_id=auth_id, auth_token=auth_token, timeout=timeout)
+
+
+def plivo_gateway() -> PlivoGateway:
+    settings = get_settings()
+    if settings.plivo_api_base_url:
+        _point_sdk_at(settings.plivo_api_base_url)
+    # Keyed on the token, so a rotated token builds a new client instead of failing with 401s.
+    client = _client(settings.plivo_auth_id, plivo_auth_token(), settings.plivo_timeout_seconds)
+    return PlivoGateway(client, request_timeout=settings.plivo_timeout_seconds)
+
+
+def reset_client() -> None:
+    _client.cache_clear()

@@ -1,0 +1,80 @@
+"""Plivo XML documents, built with Plivo's own XML builder, and the one description of our ``<Stream>``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+STREAM_CONTENT_TYPE = "audio/x-mulaw;rate=8000"
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How a call's audio is streamed: the same in the answer XML and in Plivo's Start Stream API.
+
+    ``inbound`` is the only track Plivo allows with ``bidirectional``; mu-law 8 kHz is set explicitly because
+    Plivo's docs disagree on the default; the timeout stays under API Gateway's 2-hour connection limit;
+    ``keepCallAlive`` keeps the call up while the stream runs.
+    """
+
+    service_url: str
+    status_callback_url: str
+    timeout_seconds: int
+    content_type: str = STREAM_CONTENT_TYPE
+
+    def xml_attributes(self) -> dict[str, Any]:
+        """Keyword arguments of ``plivoxml.StreamElement`` (camelCase, real booleans)."""
+        return {
+            "bidirectional": True,
+            "audioTrack": "inbound",
+            "streamTimeout": self.timeout_seconds,
+            "statusCallbackUrl": self.status_callback_url,
+            "statusCallbackMethod": "POST",
+            "contentType": self.content_type,
+            "keepCallAlive": True,
+        }
+
+    def api_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of the SDK's ``calls.start_stream`` (besides the service URL): the same
+        settings in snake_case; the API call has no ``keepCallAlive``."""
+        return {
+            re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): value
+            for name, value in self.xml_attributes().items()
+            if name != "keepCallAlive"
+        }
+
+
+def stream_response(options: StreamOptions) -> str:
+    """Connect the callee's audio to the stream's WebSocket both ways; keep the call up while it streams."""
+    from plivo import plivoxml  # lazily: the plivo package is a large part of a cold start
+
+    response = plivoxml.ResponseElement()
+    response.add(plivoxml.StreamElement(options.service_url, **options.xml_attributes()))
+    return str(response.to_string(pretty=False))
+
+
+def voicemail_response(
+    *,
+    message: str | None,
+    audio_url: str | None,
+    voice: str,
+    language: str,
+    wait_seconds: int,
+    min_silence_ms: int,
+) -> str:
+    """Leave a voicemail: wait for the greeting to end (silence after speech), say the message, hang up.
+
+    ``<Wait silence="true">`` moves on as soon as ``minSilence`` ms of silence follow the greeting, or after
+    ``length`` seconds at the latest, so the message is not spoken over the greeting.
+    """
+    from plivo import plivoxml
+
+    response = plivoxml.ResponseElement()
+    response.add_wait(length=wait_seconds, silence=True, min_silence=min_silence_ms)
+    if audio_url:
+        response.add_play(audio_url)
+    else:
+        response.add_speak(message or "", voice=voice, language=language)
+    response.add_hangup()
+    return str(response.to_string(pretty=False))

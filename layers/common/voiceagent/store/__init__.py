@@ -1,0 +1,38 @@
+"""DynamoDB state: the only package that knows the table's key shapes and expression syntax.
+
+``keys`` names every item, ``dynamo`` holds the codec and the expression builder, and one repository per kind
+of record (``calls``, ``streams``, ``placements``, ``connections``) does the reads and conditional writes.
+``open_store()`` gives a handler all of them, on the cached client, from the settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from voiceagent import aws
+from voiceagent.settings import Settings, get_settings
+from voiceagent.store.calls import CallRepository
+from voiceagent.store.connections import ConnectionRepository
+from voiceagent.store.placements import PlacementRepository
+from voiceagent.store.streams import StreamRepository
+
+
+@dataclass(frozen=True)
+class Store:
+    calls: CallRepository
+    placements: PlacementRepository
+    streams: StreamRepository
+    connections: ConnectionRepository
+
+
+def open_store(settings: Settings | None = None) -> Store:
+    """Every repository on the one table, with the configured record lifetime."""
+    settings = settings or get_settings()
+    arguments = (settings.calls_table_name, aws.dynamodb(), timedelta(days=settings.record_ttl_days))
+    return Store(
+        calls=CallRepository(*arguments),
+        placements=PlacementRepository(*arguments),
+        streams=StreamRepository(*arguments),
+        connections=ConnectionRepository(*arguments),
+    )

@@ -1,0 +1,178 @@
+"""The call record: reads, state transitions and facts, all conditional where they decide something.
+
+Writes that change state are conditional (see ``states``), so retried or out-of-order webhooks are safe:
+facts are first-write-wins, and a transition happens for exactly one delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from voiceagent.clock import iso
+from voiceagent.store import keys
+from voiceagent.store.dynamo import Table, Update, condition_failed, from_item
+from voiceagent.store.states import ALLOWED_FROM, CallState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Outcome of a state change: whether this request moved the call, and the state it found."""
+
+    applied: bool
+    previous: CallState | None
+    current: CallState | None
+    previous_item: dict[str, Any] = field(default_factory=dict)
+    """The call as it was before this write (what an applied transition replaced, or what blocked it)."""
+
+
+@dataclass(frozen=True)
+class CallHistory:
+    """Everything stored under a call: the record, its streams, their status events, recovery attempts."""
+
+    call: dict[str, Any]
+    streams: list[dict[str, Any]]
+    stream_events: list[dict[str, Any]]
+    recoveries: list[dict[str, Any]]
+
+
+def _state_of(item: Mapping[str, Any] | None) -> CallState | None:
+    raw = (item or {}).get("state", {}).get("S")
+    return CallState(raw) if raw else None
+
+
+class CallRepository:
+    def __init__(self, table_name: str, client: DynamoDBClient, ttl: timedelta) -> None:
+        self._table = Table(table_name, client, ttl)
+
+    def get_call(self, call_uuid: str) -> dict[str, Any] | None:
+        return self._table.get(keys.call_key(call_uuid))
+
+    def transition(
+        self, call_uuid: str, target: CallState, now: datetime, facts: Mapping[str, Any] | None = None
+    ) -> Transition:
+        """Move the call to ``target`` if its state allows it; record ``facts`` either way.
+
+        Facts are first-write-wins (``if_not_exists``): a retried webhook cannot overwrite what the first
+        delivery recorded, and a late one still adds what it knows without moving the state back.
+        """
+        move = Update(now)
+        move.set("state", target.value)
+        move.set_once(f"{target.value}_at", iso(now))
+        move.set("call_uuid", call_uuid)
+        move.set(keys.TTL_ATTRIBUTE, self._table.expiry(now))
+        move.set_facts(facts)
+        allowed = [move.value(state.value) for state in sorted(ALLOWED_FROM[target])]
+        condition = f"attribute_not_exists({move.name('state')})"
+        if allowed:
+            condition += f" OR {move.name('state')} IN ({', '.join(allowed)})"
+        try:
+            response = self._table.client.update_item(
+                TableName=self._table.name,
+                Key=keys.call_key(call_uuid),
+                ConditionExpression=condition,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **move.arguments(),
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            blocking: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+        else:
+            old = response.get("Attributes") or {}
+            return Transition(True, _state_of(old), target, from_item(old))
+        current = _state_of(blocking)
+        # Not allowed to move: keep what this webhook knows without touching the state.
+        self.update_call(call_uuid, now, facts=facts)
+        return Transition(False, current, current, from_item(blocking))
+
+    def update_call(
+        self,
+        call_uuid: str,
+        now: datetime,
+        *,
+        facts: Mapping[str, Any] | None = None,
+        overwrite: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Record facts without changing the state: ``facts`` are first-write-wins, ``overwrite`` always wins.
+
+        Returns False (and writes nothing) when there is nothing to record.
+        """
+        update = Update(now)
+        has_facts = update.set_facts(facts)
+        has_overwrites = update.set_all(overwrite)
+        if not has_facts and not has_overwrites:
+            return False
+        update.set_once(keys.TTL_ATTRIBUTE, self._table.expiry(now))
+        update.set_once("call_uuid", call_uuid)
+        self._table.client.update_item(
+            TableName=self._table.name, Key=keys.call_key(call_uuid), **update.arguments()
+        )
+        return True
+
+    def claim_stale_action(
+        self, call_uuid: str, status_attribute: str, claimed_attribute: str, stale_before: str, now: datetime
+    ) -> bool:
+        """Take over a pending side effect whose owner stopped before finishing (e.g. a Lambda timed out).
+
+        Succeeds for exactly one caller, and only while the action is still pending and its claim is older
+        than ``stale_before``; everyone else sees False and must not act.
+        """
+        update = Update(now)
+        update.set(claimed_attribute, iso(now))
+        condition = (
+            f"{update.name(status_attribute)} = :pending AND {update.name(claimed_attribute)} < :stale"
+        )
+        response = self._table.update_if(
+            keys.call_key(call_uuid),
+            update,
+            condition,
+            values={":pending": "pending", ":stale": stale_before},
+        )
+        return response is not None
+
+    def replace_if(self, call_uuid: str, attribute: str, expected: Any, value: Any, now: datetime) -> bool:
+        """Set ``attribute`` to ``value`` only while it still equals ``expected`` (compare-and-set)."""
+        update = Update(now)
+        update.set(attribute, value)
+        condition = f"{update.name(attribute)} = :expected"
+        response = self._table.update_if(
+            keys.call_key(call_uuid), update, condition, values={":expected": expected}
+        )
+        return response is not None
+
+    def history(self, call_uuid: str) -> CallHistory | None:
+        """Every item of a call's partition, grouped by kind; None when nothing is stored for the call."""
+        items: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": keys.PK},
+            "ExpressionAttributeValues": {":pk": {"S": keys.call_partition(call_uuid)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.client.query(**arguments)
+            items.extend(from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if not items:
+            return None
+        grouped: dict[keys.ItemKind, list[dict[str, Any]]] = {kind: [] for kind in keys.ItemKind}
+        for item in items:
+            grouped[keys.kind_of(item)].append(item)
+        return CallHistory(
+            call=(grouped[keys.ItemKind.CALL] or [{}])[0],
+            streams=grouped[keys.ItemKind.STREAM],
+            stream_events=grouped[keys.ItemKind.STREAM_EVENT],
+            recoveries=grouped[keys.ItemKind.RECOVERY],
+        )

@@ -1,0 +1,76 @@
+"""Every key shape of the one table, in one place.
+
+A call's partition ``CALL#<CallUUID>`` holds the call record, its streams, their status events and recovery
+attempts, so a call's whole history is one Query. Other records (placements, live connections) have
+partitions of their own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+PK = "pk"
+SK = "sk"
+TTL_ATTRIBUTE = "expires_at"
+
+
+class ItemKind(StrEnum):
+    """What an item of a call's partition is (read back by the report)."""
+
+    CALL = "call"
+    STREAM = "stream"
+    STREAM_EVENT = "stream_event"
+    RECOVERY = "recovery"
+    OTHER = "other"
+
+
+_CALL_SK = "CALL"
+_PREFIXES = (
+    ("STREAMEVENT#", ItemKind.STREAM_EVENT),
+    ("STREAM#", ItemKind.STREAM),
+    ("RECOVERY#", ItemKind.RECOVERY),
+)
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {PK: {"S": pk}, SK: {"S": sk}}
+
+
+def call_partition(call_uuid: str) -> str:
+    return f"CALL#{call_uuid}"
+
+
+def call_key(call_uuid: str) -> dict[str, Any]:
+    return _key(call_partition(call_uuid), _CALL_SK)
+
+
+def stream_key(call_uuid: str, stream_id: str) -> dict[str, Any]:
+    return _key(call_partition(call_uuid), f"STREAM#{stream_id}")
+
+
+def stream_event_key(call_uuid: str, idempotency_key: str) -> dict[str, Any]:
+    return _key(call_partition(call_uuid), f"STREAMEVENT#{idempotency_key}")
+
+
+def recovery_key(call_uuid: str, attempt: int) -> dict[str, Any]:
+    return _key(call_partition(call_uuid), f"RECOVERY#{attempt:03d}")
+
+
+def placement_key(placement_id: str) -> dict[str, Any]:
+    return _key(f"PLACEMENT#{placement_id}", "PLACEMENT")
+
+
+def connection_key(connection_id: str) -> dict[str, Any]:
+    return _key(f"CONN#{connection_id}", "CONN")
+
+
+def kind_of(item: dict[str, Any]) -> ItemKind:
+    """The kind of a (deserialised) item read from a call's partition."""
+    sort_key = str(item.get(SK, ""))
+    if sort_key == _CALL_SK:
+        return ItemKind.CALL
+    for prefix, kind in _PREFIXES:
+        if sort_key.startswith(prefix):
+            return kind
+    return ItemKind.OTHER

@@ -1,0 +1,70 @@
+"""The stream-status webhook's domain logic: store each event once, keep the stream's record, count it,
+and restart a dropped stream on a live call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from voiceagent import observability
+from voiceagent.clock import iso
+from voiceagent.plivo.rest import ApiResult
+from voiceagent.plivo.webhooks import StreamStatusWebhook
+from voiceagent.store import Store
+from voiceagent.streams.events import StreamEvent, StreamEventKind
+from voiceagent.streams.recovery import StreamRestarter, recover
+
+logger = Logger(child=True)
+
+METRIC_NAMES = {
+    StreamEventKind.STARTED: "StreamsStarted",
+    StreamEventKind.STOPPED: "StreamsStopped",
+    StreamEventKind.DROPPED: "StreamsDropped",
+    StreamEventKind.DEGRADED: "StreamsDegraded",
+    StreamEventKind.UNKNOWN: "StreamEventsUnknown",
+}
+
+
+@dataclass(frozen=True)
+class StreamStatusResult:
+    event: StreamEvent
+    new: bool
+    recovery: ApiResult | None = None
+
+
+def record_stream_status(
+    webhook: StreamStatusWebhook, *, store: Store, now: datetime, restarter: StreamRestarter | None = None
+) -> StreamStatusResult:
+    event = StreamEvent.from_webhook(webhook, now)
+    if not store.streams.put_event(event.call_uuid, event.idempotency_key, event.stored_attributes(), now):
+        logger.info("stream event already recorded", extra={"stream_event": event.plivo_event})
+        return StreamStatusResult(event, new=False)
+    if event.kind is StreamEventKind.UNKNOWN:
+        logger.warning("unknown stream event stored", extra={"stream_event": event.plivo_event})
+    facts, overwrite, counters = event.stream_changes()
+    store.streams.update_stream(
+        event.call_uuid, event.stream_id, now, facts=facts, overwrite=overwrite, counters=counters
+    )
+    if event.kind is StreamEventKind.STARTED:
+        store.calls.update_call(
+            event.call_uuid,
+            now,
+            facts={"stream_started_at": iso(event.at)},
+            overwrite={"stream_id": event.stream_id},
+        )
+    emit_metrics(event)
+    recovery = None
+    if event.kind is StreamEventKind.DROPPED and restarter is not None:
+        recovery = recover(event, streams=store.streams, restarter=restarter, now=now)
+    return StreamStatusResult(event, new=True, recovery=recovery)
+
+
+def emit_metrics(event: StreamEvent) -> None:
+    """One metric per event kind, by stage; degradations also by buffer level."""
+    observability.count(METRIC_NAMES[event.kind])
+    if event.kind is StreamEventKind.DEGRADED:
+        observability.count(
+            "StreamsDegradedByLevel", level=event.stream_changes()[1]["last_degradation_level"]
+        )
