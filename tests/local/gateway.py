@@ -1,63 +1,44 @@
 """Local stand-ins for API Gateway: an HTTP API and a WebSocket API with its @connections management API.
 
 They turn real HTTP requests and WebSocket traffic into the same events API Gateway sends (HTTP API v2,
-WebSocket $connect / $default / $disconnect) and call the real, unchanged Lambda handlers. Handlers are
-synchronous (boto3), so they run on a thread pool: a handler posting back through @connections reaches this
-same event loop over real HTTP while it waits.
+WebSocket $connect / $default / $disconnect) and invoke the real, unchanged Lambda handlers in Lambda-like
+containers (``lambda_pool``): separate processes, any idle one per invocation. A handler posting back
+through @connections reaches this event loop over real HTTP while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import itertools
 import logging
 import secrets
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.local.lambda_pool import ContainerCrashed, FunctionError, Lambdas
+
 log = logging.getLogger("local.gateway")
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
 HTTP_ROUTES: tuple[tuple[str, str], ...] = (
-    ("/plivo/answer", "functions.answer.app"),
-    ("/plivo/machine-detection", "functions.machine_detection.app"),
-    ("/plivo/voicemail", "functions.voicemail.app"),
-    ("/plivo/stream-status", "functions.stream_status.app"),
-    ("/plivo/hangup", "functions.hangup.app"),
-    ("/calls", "functions.calls.app"),
+    ("/plivo/answer", "answer"),
+    ("/plivo/machine-detection", "machine_detection"),
+    ("/plivo/voicemail", "voicemail"),
+    ("/plivo/stream-status", "stream_status"),
+    ("/plivo/hangup", "hangup"),
+    ("/calls", "calls"),
 )
-"""Path (or path prefix, for /calls/{call_uuid}) → handler module, as template.yaml wires them."""
+"""Path (or path prefix, for /calls/{call_uuid}) → function, as template.yaml wires them."""
 
+WEBSOCKET_FUNCTION = "media"
+FUNCTIONS = {name: f"functions.{name}.app" for name in (*dict(HTTP_ROUTES).values(), WEBSOCKET_FUNCTION)}
+"""Every function the gateways invoke → its handler module."""
 
-@dataclass
-class LambdaContext:
-    """What the handlers read from the Lambda context."""
-
-    function_name: str
-    timeout_seconds: float = 20.0
-    started: float = field(default_factory=time.monotonic)
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = field(default_factory=lambda: secrets.token_hex(8))
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
-
-
-def _handler(module: str) -> Handler:
-    handler: Handler = importlib.import_module(module).lambda_handler
-    return handler
+INTERNAL_ERROR = {"statusCode": 502, "body": '{"message":"Internal Server Error"}'}
+"""What API Gateway answers when the Lambda function failed or its container died."""
 
 
 @dataclass
@@ -75,23 +56,25 @@ class Invocations:
 class Gateway:
     """Both APIs on one event loop: ``http_app`` (webhooks, /calls) and ``ws_app`` (streams, @connections)."""
 
-    def __init__(self, *, ws_domain: str, executor: ThreadPoolExecutor) -> None:
-        self._executor = executor
+    def __init__(self, *, ws_domain: str, lambdas: Lambdas) -> None:
+        self._lambdas = lambdas
         self._ws_domain = ws_domain
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self._ids = itertools.count(1)
         self.invocations = Invocations()
         self.frame_latencies: list[float] = []
+        self.failed_invocations = 0
 
-    async def _invoke(self, module: str, event: dict[str, Any]) -> dict[str, Any]:
-        handler = _handler(module)
-        context = LambdaContext(function_name=module.split(".")[1])
-        loop = asyncio.get_running_loop()
+    async def _invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            return await loop.run_in_executor(self._executor, handler, event, context)
+            return await self._lambdas.invoke(function, event)
+        except (FunctionError, ContainerCrashed) as exc:
+            self.failed_invocations += 1
+            log.error("%s invocation failed: %s", function, exc)
+            return dict(INTERNAL_ERROR)
         finally:
-            self.invocations.record(module.split(".")[1], time.perf_counter() - started)
+            self.invocations.record(function, time.perf_counter() - started)
 
     # ------------------------------------------------------------------ HTTP API
 
@@ -101,15 +84,15 @@ class Gateway:
         return app
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
-        module = next(
+        function = next(
             (
-                module
-                for path, module in HTTP_ROUTES
+                function
+                for path, function in HTTP_ROUTES
                 if request.path == path or request.path.startswith(path + "/")
             ),
             None,
         )
-        if module is None:
+        if function is None:
             return web.json_response({"message": "Not Found"}, status=404)
         body = await request.read()
         event = {
@@ -141,7 +124,7 @@ class Gateway:
             event["queryStringParameters"] = dict(request.query)
         if body:
             event["body"] = base64.b64encode(body).decode()
-        result = await self._invoke(module, event)
+        result = await self._invoke(function, event)
         response_body = result.get("body") or ""
         if result.get("isBase64Encoded"):
             response_body = base64.b64decode(response_body).decode()
@@ -188,25 +171,33 @@ class Gateway:
             headers=dict(request.headers.items()),
             queryStringParameters=dict(request.query),
         )
-        result = await self._invoke("functions.media.app", connect)
+        result = await self._invoke(WEBSOCKET_FUNCTION, connect)
         if result.get("statusCode") != 200:
             return web.Response(status=int(result.get("statusCode", 500)), text="Forbidden")
         socket = web.WebSocketResponse(max_msg_size=128 * 1024)
         await socket.prepare(request)
         self._sockets[connection_id] = socket
+        in_flight: set[asyncio.Task[None]] = set()
         try:
             async for message in socket:
                 if message.type is not WSMsgType.TEXT:
                     continue
-                started = time.perf_counter()
-                await self._invoke(
-                    "functions.media.app", self._ws_event("$default", connection_id, body=message.data)
-                )
-                self.frame_latencies.append(time.perf_counter() - started)
+                # API Gateway invokes the integration for each message without waiting for the previous one:
+                # one call's frames can be in flight at once, on different containers.
+                task = asyncio.create_task(self._frame(connection_id, message.data))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
         finally:
             self._sockets.pop(connection_id, None)
-            await self._invoke("functions.media.app", self._ws_event("$disconnect", connection_id))
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+            await self._invoke(WEBSOCKET_FUNCTION, self._ws_event("$disconnect", connection_id))
         return socket
+
+    async def _frame(self, connection_id: str, body: str) -> None:
+        started = time.perf_counter()
+        await self._invoke(WEBSOCKET_FUNCTION, self._ws_event("$default", connection_id, body=body))
+        self.frame_latencies.append(time.perf_counter() - started)
 
     async def _post_to_connection(self, request: web.Request) -> web.Response:
         socket = self._sockets.get(request.match_info["connection_id"])

@@ -19,13 +19,13 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from tests.local.gateway import Gateway
+from tests.local.gateway import FUNCTIONS, Gateway
+from tests.local.lambda_pool import Lambdas
 from tests.local.plivo_sim import Callee, PlivoSimulator, Quiet, Speak
 
 TABLE_NAME = "calls-local"
@@ -51,6 +51,8 @@ class LocalConfig:
     public_base_url: str
     websocket_url: str
     dynamodb_endpoint: str | None
+    containers: int
+    """Warm containers per function (``LOCAL_LAMBDA_CONTAINERS``); a pool grows to twice that when busy."""
 
     @classmethod
     def from_env(cls, *, ephemeral: bool = False) -> LocalConfig:
@@ -72,6 +74,7 @@ class LocalConfig:
             public_base_url=env.get("LOCAL_PUBLIC_BASE_URL", f"http://{host}:{http_port}"),
             websocket_url=env.get("LOCAL_WEBSOCKET_URL", f"ws://{host}:{ws_port}"),
             dynamodb_endpoint=env.get("LOCAL_DYNAMODB_ENDPOINT") or None,
+            containers=int(env.get("LOCAL_LAMBDA_CONTAINERS", "4")),
         )
 
     def function_environment(self) -> dict[str, str]:
@@ -135,8 +138,8 @@ class LocalStack:
     def __init__(self, config: LocalConfig, callees: Callable[[str], Callee] = default_callee) -> None:
         self.config = config
         os.environ.update(config.function_environment())
-        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
-        self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", executor=self.executor)
+        self.lambdas = Lambdas(FUNCTIONS, warm=config.containers, cap=2 * config.containers)
+        self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", lambdas=self.lambdas)
         self.plivo = PlivoSimulator(auth_id=config.auth_id, auth_token=config.auth_token, callees=callees)
         self._runners: list[web.AppRunner] = []
         self._moto: Any = None
@@ -144,6 +147,7 @@ class LocalStack:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._moto = await loop.run_in_executor(None, _prepare_aws, self.config)
+        await self.lambdas.start()
         for app, port in (
             (self.gateway.http_app(), self.config.http_port),
             (self.gateway.ws_app(), self.config.ws_port),
@@ -159,7 +163,7 @@ class LocalStack:
         await self.plivo.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.lambdas.stop()
         if self._moto is not None:
             self._moto.stop()
 
