@@ -12,8 +12,9 @@ from voiceagent import observability
 from voiceagent.clock import utcnow
 from voiceagent.media.connections import stream_connections
 from voiceagent.media.reference_agent import ReferenceAgent
-from voiceagent.media.runtime import MediaRuntime, SessionCache
+from voiceagent.media.runtime import MediaRuntime, VoicemailRules
 from voiceagent.media.speech import speech_for
+from voiceagent.media.vad import EnergyVad
 from voiceagent.plivo.rest import Deadline, plivo_gateway
 from voiceagent.settings import get_settings
 from voiceagent.store import open_store
@@ -22,8 +23,6 @@ from voiceagent.streams.admission import Refused, admit
 logger = Logger()
 OK = {"statusCode": 200}
 FORBIDDEN = {"statusCode": 403}
-# Live sessions of this container: an optimisation with bounded size; DynamoDB holds what matters.
-SESSIONS = SessionCache()
 
 
 def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
@@ -56,8 +55,10 @@ def _runtime() -> MediaRuntime:
         connections=store.connections,
         sender=stream_connections(settings, store.connections),
         gateway=plivo_gateway,
-        sessions=SESSIONS,
-        vad_threshold_dbfs=settings.agent_vad_threshold_dbfs,
+        vad=EnergyVad(threshold_dbfs=settings.agent_vad_threshold_dbfs),
+        rules=VoicemailRules(
+            silence_ms=settings.voicemail_silence_ms, max_wait_ms=settings.voicemail_max_wait_seconds * 1000
+        ),
     )
 
 
@@ -72,8 +73,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if route == "$connect":
         return _connect(event, connection_id)
     if route == "$disconnect":
-        SESSIONS.drop(connection_id)
-        call_uuid = open_store().connections.detach(connection_id, utcnow())
+        call_uuid = _runtime().on_disconnect(connection_id)
         logger.info("stream disconnected", extra={"connection_id": connection_id, "call_uuid": call_uuid})
         return OK
     outcome = _runtime().on_frame(

@@ -403,7 +403,6 @@ def simulated_calls() -> dict[str, Any]:
             invocations.update(http=2, ws=2)
             clock = SimulatedClock()
             runtime = media._runtime()
-            runtime.monotonic = clock.now
             deadline = Deadline.after(600)
             writing_frames = 0
             posted_before = len(seed.frames_posted())
@@ -420,10 +419,15 @@ def simulated_calls() -> dict[str, Any]:
                 runtime.on_frame(c.CONNECTION_ID, json.dumps(frame), deadline)
                 invocations["ws"] += 1
                 writing_frames += sum(counts[name] for name in WRITES) > writes
-                session = runtime.sessions.get(c.CONNECTION_ID)
-                if session is not None and index % 150 == 149:
-                    for name in sorted(session.pending_checkpoints):
-                        played = {"event": "playedStream", "streamId": c.STREAM_ID, "name": name}
+                record = runtime.connections.load(c.CONNECTION_ID) if index % 150 == 149 else None
+                if record is not None:
+                    for offset, name in enumerate(sorted(record.state.get("pending") or [])):
+                        played = {
+                            "event": "playedStream",
+                            "sequenceNumber": 100_000 + index + offset,
+                            "streamId": c.STREAM_ID,
+                            "name": name,
+                        }
                         runtime.on_frame(c.CONNECTION_ID, json.dumps(played), deadline)
                         invocations["ws"] += 1
             stream_status.lambda_handler(ev.CASES["stream_status_stop_stream"](), context)

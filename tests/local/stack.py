@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -107,16 +108,33 @@ class LocalConfig:
         }
 
 
-def _prepare_aws(config: LocalConfig) -> Any:
-    """Start moto's server and create the table (here or in the configured DynamoDB) and the SSM token."""
+def _start_moto(config: LocalConfig) -> subprocess.Popen[bytes]:
+    """moto's server in its own process (tests.local.moto_server), once its port answers."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.local.moto_server", config.host, str(config.moto_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(
+                f"moto's server exited with {server.returncode} (is port {config.moto_port} free?)"
+            )
+        with contextlib.suppress(OSError), socket.create_connection((config.host, config.moto_port), 0.2):
+            return server
+        time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("moto's server did not start within 30 s")
+
+
+def _prepare_aws(config: LocalConfig) -> subprocess.Popen[bytes] | None:
+    """Start moto's server (unless a real DynamoDB is configured) and create the table and the SSM token."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from tests.support.template import table_definition
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
-    server = ThreadedMotoServer(ip_address=config.host, port=config.moto_port, verbose=False)
-    server.start()
+    server = _start_moto(config)
     env = config.function_environment()
     dynamodb = boto3.client(
         "dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"], region_name=env["AWS_DEFAULT_REGION"]
@@ -165,7 +183,8 @@ class LocalStack:
             await runner.cleanup()
         self.lambdas.stop()
         if self._moto is not None:
-            self._moto.stop()
+            self._moto.terminate()
+            self._moto.wait(timeout=10)
 
     def describe(self) -> str:
         c = self.config

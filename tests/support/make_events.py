@@ -362,6 +362,17 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         },
         query=PLACEMENT_QUERY,
     ),
+    "hangup_end_of_xml": lambda: http_event(
+        "/plivo/hangup",
+        form={
+            **HANGUP_FORM,
+            "HangupCause": "NORMAL_CLEARING",
+            "HangupCauseName": "End Of XML Instructions",
+            "HangupCauseCode": "4010",
+            "HangupSource": "Plivo",
+        },
+        query=PLACEMENT_QUERY,
+    ),
     "hangup_no_answer": lambda: http_event(
         "/plivo/hangup",
         form={

@@ -36,7 +36,6 @@ from tests.support import plivo_api as api
 from tests.support import seed
 from voiceagent import routes
 from voiceagent.http_api import MAX_BODY_BYTES
-from voiceagent.media.runtime import SessionCache
 from voiceagent.plivo import stream_protocol
 from voiceagent.settings import get_settings
 
@@ -258,12 +257,6 @@ def permissive_plivo(plivo_rest: responses.RequestsMock) -> responses.RequestsMo
         json={**api.created(), "message": "ok", "stream_id": c.STREAM_ID},
     )
     return plivo_rest
-
-
-@pytest.fixture
-def fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The media function starts as a cold container: no cached sessions."""
-    monkeypatch.setattr(media_app, "SESSIONS", SessionCache())
 
 
 # ------------------------------------------------------------------------------------- 1. unsigned webhooks
@@ -528,7 +521,7 @@ def test_parse_of_any_json_and_of_every_event_with_random_fields_returns_a_messa
 
 
 def test_media_frames_of_any_content_without_a_connection_answer_200_and_write_nothing(
-    aws_stack: Any, lambda_context: Any, table_items: Any, fresh_sessions: None
+    aws_stack: Any, lambda_context: Any, table_items: Any
 ) -> None:
     @fuzz(60)
     @given(body=st.none() | FRAME_TEXTS)
@@ -543,7 +536,7 @@ def test_media_frames_of_any_content_without_a_connection_answer_200_and_write_n
 
 
 def test_connect_with_any_query_is_refused_with_403_and_stores_nothing(
-    aws_stack: Any, lambda_context: Any, table_items: Any, fresh_sessions: None
+    aws_stack: Any, lambda_context: Any, table_items: Any
 ) -> None:
     token_like = st.fixed_dictionaries(
         {},
@@ -592,7 +585,7 @@ def _live_stream_frames() -> st.SearchStrategy[str]:
 
 
 def test_any_sequence_of_frames_on_a_live_stream_answers_200_and_sends_only_well_formed_frames(
-    aws_stack: Any, lambda_context: Any, permissive_plivo: responses.RequestsMock, fresh_sessions: None
+    aws_stack: Any, lambda_context: Any, permissive_plivo: responses.RequestsMock
 ) -> None:
     seed.answered(lambda_context)
     seed.streaming(lambda_context)
@@ -677,13 +670,13 @@ def test_regression_unsigned_deeply_nested_json_body_is_a_400_not_an_exception(
     ids=["frame", "extra_headers"],
 )
 def test_regression_deeply_nested_frame_is_dropped_not_an_exception(
-    body: str, aws_stack: Any, lambda_context: Any, fresh_sessions: None
+    body: str, aws_stack: Any, lambda_context: Any
 ) -> None:
     assert media_app.lambda_handler(me.ws_event("$default", body=body), lambda_context) == {"statusCode": 200}
 
 
 def test_regression_unknown_event_with_a_non_integer_sequence_number_is_dropped_not_an_exception(
-    aws_stack: Any, lambda_context: Any, fresh_sessions: None
+    aws_stack: Any, lambda_context: Any
 ) -> None:
     body = '{"event":"playFailed","sequenceNumber":"x"}'
     assert media_app.lambda_handler(me.ws_event("$default", body=body), lambda_context) == {"statusCode": 200}
@@ -691,7 +684,7 @@ def test_regression_unknown_event_with_a_non_integer_sequence_number_is_dropped_
 
 @pytest.mark.parametrize("expires", ["²", "9" * 5000], ids=["unicode-digit", "5000-digits"])
 def test_regression_connect_with_unconvertible_expires_is_a_403_not_an_exception(
-    expires: str, aws_stack: Any, lambda_context: Any, fresh_sessions: None
+    expires: str, aws_stack: Any, lambda_context: Any
 ) -> None:
     query = {"call_uuid": c.CALL_UUID, "expires": expires, "token": "x"}
     assert media_app.lambda_handler(me.ws_event("$connect", query=query), lambda_context) == {
@@ -700,7 +693,7 @@ def test_regression_connect_with_unconvertible_expires_is_a_403_not_an_exception
 
 
 def test_regression_connect_with_a_non_ascii_token_is_a_403_not_an_exception(
-    aws_stack: Any, lambda_context: Any, fresh_sessions: None
+    aws_stack: Any, lambda_context: Any
 ) -> None:
     query = {"call_uuid": c.CALL_UUID, "expires": "0", "token": "é"}
     assert media_app.lambda_handler(me.ws_event("$connect", query=query), lambda_context) == {

@@ -88,6 +88,12 @@ class Settings(BaseModel):
     voicemail_min_silence_ms: Annotated[int, Field(ge=500, le=10000)] = Field(
         default=3000, alias="VOICEMAIL_MIN_SILENCE_MS"
     )
+    voicemail_silence_ms: Annotated[int, Field(ge=1200, le=10000)] = Field(
+        default=2000, alias="VOICEMAIL_SILENCE_MS"
+    )
+    voicemail_max_wait_seconds: Annotated[int, Field(ge=5, le=120)] = Field(
+        default=20, alias="VOICEMAIL_MAX_WAIT_SECONDS"
+    )
     stream_recovery_max_attempts: Annotated[int, Field(ge=0, le=5)] = Field(
         default=1, alias="STREAM_RECOVERY_MAX_ATTEMPTS"
     )

@@ -76,9 +76,39 @@ def test_transferred_voicemail_that_was_served_is_voicemail_left(
     md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
     vm_app.lambda_handler(load_event("voicemail"), lambda_context)
 
-    hang_up(lambda_context, "hangup_human")
+    hang_up(lambda_context, "hangup_end_of_xml")  # Plivo played our voicemail XML to its end
 
     assert call()["outcome"] == "voicemail_left"
+
+
+def test_transferred_voicemail_the_machine_hung_up_on_is_voicemail_cut(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    from functions.machine_detection import app as md_app
+    from functions.voicemail import app as vm_app
+    from tests.support import plivo_api as api
+
+    seed.placement("transfer")
+    seed.answered(lambda_context)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+    md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
+    vm_app.lambda_handler(load_event("voicemail"), lambda_context)
+
+    hang_up(lambda_context, "hangup_human")  # the callee's side ended it while the XML ran
+
+    assert call()["outcome"] == "voicemail_cut"
+
+
+def test_agent_voicemail_cut_short_by_a_hangup_is_voicemail_cut(aws_stack: Any, lambda_context: Any) -> None:
+    open_store().calls.update_call(
+        c.CALL_UUID,
+        utcnow(),
+        facts={"machine_detection_result": "machine", "agent_mode": "voicemail", "voicemail_started_at": "t"},
+    )
+
+    hang_up(lambda_context, "hangup_human")
+
+    assert call()["outcome"] == "voicemail_cut"
 
 
 def test_machine_hung_up_on_by_policy_is_voicemail_hangup(aws_stack: Any, lambda_context: Any) -> None:

@@ -16,20 +16,14 @@ from tests.support import constants as c
 from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
+from tests.support.stream import StreamFrames
 from voiceagent import aws
+from voiceagent.clock import utcnow
 from voiceagent.media import connections
-from voiceagent.media import runtime as media_runtime
-from voiceagent.media.runtime import SessionCache
 from voiceagent.media.speech import BundledSpeech
 from voiceagent.store import open_store
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts as a cold container: no cached sessions."""
-    monkeypatch.setattr(app, "SESSIONS", SessionCache())
 
 
 @pytest.fixture
@@ -51,9 +45,15 @@ def handle(name: str, lambda_context: Any) -> dict[str, Any]:
     return response
 
 
-def frames(name: str, count: int, lambda_context: Any) -> None:
-    for _ in range(count):
-        assert handle(name, lambda_context) == {"statusCode": 200}
+def play(events: dict[str, Any] | list[dict[str, Any]], lambda_context: Any) -> None:
+    for event in events if isinstance(events, list) else [events]:
+        assert app.lambda_handler(event, lambda_context) == {"statusCode": 200}
+
+
+def stream_state() -> dict[str, Any]:
+    record = open_store().connections.load(c.CONNECTION_ID)
+    assert record is not None
+    return record.state
 
 
 def call() -> dict[str, Any]:
@@ -134,11 +134,14 @@ def test_disconnect_removes_the_connection_from_its_call(
     aws_stack: Any, lambda_context: Any, table_items: Any
 ) -> None:
     handle("media_connect", lambda_context)
+    stream = StreamFrames()
+    play(stream.start(), lambda_context)
     assert handle("media_disconnect", lambda_context) == {"statusCode": 200}
 
     (record,) = table_items()
     assert "connection_id" not in record
     assert "disconnected_at" in record
+    assert record["agent_state"] == {"phase": "greeting"}  # kept for a stream that reconnects
 
 
 def test_disconnect_keeps_a_newer_connection(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
@@ -162,10 +165,15 @@ def test_disconnect_of_unknown_connection_is_harmless(
 # ---------------------------------------------------------------------------------------------- frames
 
 
-def test_start_greets_with_bundled_audio_and_a_checkpoint(aws_stack: Any, lambda_context: Any) -> None:
+@pytest.fixture
+def stream(aws_stack: Any, lambda_context: Any) -> StreamFrames:
+    """A connected stream (``$connect`` done) whose frames the test plays."""
     seed.streaming(lambda_context)
+    return StreamFrames()
 
-    handle("media_start", lambda_context)
+
+def test_start_greets_with_bundled_audio_and_a_checkpoint(stream: StreamFrames, lambda_context: Any) -> None:
+    play(stream.start(), lambda_context)
 
     posted = seed.frames_posted()
     assert summary(posted) == ["playAudio", "checkpoint:greeting"]
@@ -173,16 +181,23 @@ def test_start_greets_with_bundled_audio_and_a_checkpoint(aws_stack: Any, lambda
     assert all(len(json.dumps(frame)) < 32 * 1024 for frame in posted)
     assert posted[-1] == {"event": "checkpoint", "streamId": c.STREAM_ID, "name": "greeting"}
     assert call()["stream_id"] == c.STREAM_ID
-    assert call()["agent_state"] == {"phase": "greeting"}
+    state = stream_state()
+    assert (state["agent"], state["pending"]) == ({"phase": "greeting"}, ["greeting"])
+    assert open_store().connections.load(c.CONNECTION_ID).outbox == []  # type: ignore[union-attr]
 
 
-def test_start_for_another_call_is_dropped(aws_stack: Any, lambda_context: Any) -> None:
-    seed.streaming(lambda_context)
-
-    assert handle("media_start_other_call", lambda_context) == {"statusCode": 200}
+def test_start_for_another_call_is_dropped(stream: StreamFrames, lambda_context: Any) -> None:
+    play(stream.start(call_id="11111111-2222-4333-8444-555555555555"), lambda_context)
 
     assert seed.frames_posted() == []
     assert "stream_id" not in call()
+    assert stream_state() == {}
+
+
+def test_a_repeated_start_greets_once(stream: StreamFrames, lambda_context: Any) -> None:
+    start = stream.start()
+    play([start, start], lambda_context)
+    assert summary(seed.frames_posted()) == ["playAudio", "checkpoint:greeting"]
 
 
 @pytest.mark.parametrize(
@@ -197,112 +212,139 @@ def test_bad_unknown_or_orphan_frames_are_dropped_without_writes(
     assert seed.frames_posted() == []
 
 
-def test_barge_in_clears_our_audio(aws_stack: Any, lambda_context: Any) -> None:
-    seed.streaming(lambda_context)
-    handle("media_start", lambda_context)
+def test_frames_before_the_start_are_dropped(stream: StreamFrames, lambda_context: Any) -> None:
+    play([*stream.speech(200), stream.dtmf("#")], lambda_context)
+    assert seed.frames_posted() == []
+    assert stream_state()["stream_id"] is None  # the key was seen (so it is not acted on twice), nothing else
 
-    frames("media_speech", 5, lambda_context)  # the callee talks over the greeting
+
+def test_an_oversized_payload_is_dropped_before_it_is_decoded(
+    stream: StreamFrames, lambda_context: Any
+) -> None:
+    play(stream.start(), lambda_context)
+    play(stream.media(SPEECH_BLOCK * 60), lambda_context)  # 9.6 KB in one frame: not Plivo's
+    assert summary(seed.frames_posted()) == ["playAudio", "checkpoint:greeting"]
+
+
+def test_barge_in_clears_our_audio(stream: StreamFrames, lambda_context: Any) -> None:
+    play(stream.start(), lambda_context)
+
+    play(stream.speech(100), lambda_context)  # the callee talks over the greeting
 
     assert summary(seed.frames_posted()) == ["playAudio", "checkpoint:greeting", "clearAudio"]
+    assert stream_state()["pending"] == []
+
+
+def test_a_turn_is_acknowledged_once_when_the_callee_stops_talking(
+    stream: StreamFrames, lambda_context: Any
+) -> None:
+    play([stream.start(), stream.played("greeting")], lambda_context)
+
+    play([*stream.speech(400), *stream.silence(700)], lambda_context)
+
+    assert summary(seed.frames_posted()) == [
+        "playAudio", "checkpoint:greeting", "playAudio", "checkpoint:acknowledge",
+    ]  # fmt: skip
+
+
+def test_a_stale_media_frame_is_dropped_and_a_redelivered_event_acts_once(
+    stream: StreamFrames, lambda_context: Any, plivo_rest: responses.RequestsMock
+) -> None:
+    plivo_rest.delete(api.call_url(), status=204)
+    play([stream.start(), stream.played("greeting")], lambda_context)
+    early, late = stream.speech(40)
+    play([*stream.speech(60), late, early], lambda_context)  # the first two frames arrive last: stale
+    goodbye = stream.dtmf("#")
+    play([goodbye, goodbye], lambda_context)
+    played = stream.played("goodbye")
+    play([played, played], lambda_context)
+
+    assert summary(seed.frames_posted()).count("checkpoint:goodbye") == 1
+    assert len(api.requests_to(plivo_rest, "DELETE", api.call_url())) == 1
 
 
 def test_hash_key_says_goodbye_then_hangs_up_when_it_has_played(
-    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+    stream: StreamFrames, plivo_rest: responses.RequestsMock, lambda_context: Any
 ) -> None:
     plivo_rest.delete(api.call_url(), status=204)
-    seed.streaming(lambda_context)
-    handle("media_start", lambda_context)
+    play(stream.start(), lambda_context)
 
-    handle("media_dtmf_end_call", lambda_context)
+    play(stream.dtmf("#"), lambda_context)
     assert len(plivo_rest.calls) == 0  # not before the goodbye has played
-    handle("media_played_goodbye", lambda_context)
+    play(stream.played("goodbye"), lambda_context)
 
     assert summary(seed.frames_posted())[-3:] == ["clearAudio", "playAudio", "checkpoint:goodbye"]
     assert len(api.requests_to(plivo_rest, "DELETE", api.call_url())) == 1
     assert (call()["agent_hangup"], call()["agent_hangup_result"]) == ("agent said goodbye", "hung_up")
 
 
-def test_a_gone_connection_is_cleaned_up(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
+def test_a_gone_connection_is_cleaned_up(stream: StreamFrames, lambda_context: Any, table_items: Any) -> None:
     from voiceagent.settings import get_settings
 
-    seed.streaming(lambda_context)
     endpoint = f"https://{c.WS_API_DOMAIN}/{c.STAGE}"
     assert endpoint == connections.management_endpoint(get_settings())
     with Stubber(connections.management_client(endpoint)) as stubber:
         stubber.add_client_error(
             "post_to_connection", service_error_code="GoneException", http_status_code=410
         )
-        handle("media_start", lambda_context)  # the first frame fails: no more are attempted
+        play(stream.start(), lambda_context)  # the first frame fails: no more are attempted
         stubber.assert_no_pending_responses()
 
     assert not [item for item in table_items() if item["pk"].startswith("CONN#")]
     assert "connection_id" not in call()
 
 
-def test_a_cold_container_rebuilds_the_session_from_dynamodb(
-    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+def test_steady_audio_reads_once_per_frame_and_writes_only_on_changes(
+    stream: StreamFrames, lambda_context: Any, dynamodb_calls: Counter[str]
 ) -> None:
-    seed.streaming(lambda_context)
-    handle("media_start", lambda_context)
-    handle("media_played_greeting", lambda_context)
-    monkeypatch.setattr(app, "SESSIONS", SessionCache())  # the next frames land on another container
+    play([stream.start(), stream.played("greeting")], lambda_context)
+    dynamodb_calls.clear()
 
-    frames("media_speech", 5, lambda_context)
-    frames("media_silence", 35, lambda_context)
+    play(stream.silence(2000), lambda_context)  # 100 frames of silence
+    assert dict(dynamodb_calls) == {"GetItem": 100}
+    dynamodb_calls.clear()
 
-    assert summary(seed.frames_posted())[-2:] == ["playAudio", "checkpoint:acknowledge"]
+    play([*stream.speech(1000), *stream.silence(1000)], lambda_context)  # one turn
+    writes = sum(dynamodb_calls[name] for name in WRITES)
+    assert dynamodb_calls["GetItem"] == 100
+    assert writes <= 8  # run edges, speech start and end, the acknowledgement and its outbox: not per frame
 
 
-def test_a_whole_simulated_stream(
-    aws_stack: Any,
-    plivo_rest: responses.RequestsMock,
-    lambda_context: Any,
-    dynamodb_calls: Counter[str],
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_whole_call_that_turns_into_a_voicemail(
+    stream: StreamFrames, plivo_rest: responses.RequestsMock, lambda_context: Any
 ) -> None:
     """start → greeting → callee speaks → acknowledgement → barge-in → dtmf → machine detected (agent policy)
-    → the machine's greeting ends → voicemail → playedStream → hang up. Exact frames, state, and no write per
-    media frame."""
-    monkeypatch.setattr(media_runtime, "MODE_CACHE_SECONDS", 0.0)  # this test runs faster than a real call
+    → the machine's greeting, a pause, its end → silence → voicemail → playedStream → hang up."""
     plivo_rest.delete(api.call_url(), status=204)
     seed.placement("agent", voicemail_message="Hi, Acme here.")
     seed.answered(lambda_context)
-    seed.streaming(lambda_context)
+    play([stream.start(), stream.played("greeting")], lambda_context)
 
-    handle("media_start", lambda_context)
-    handle("media_played_greeting", lambda_context)
-    assert call()["agent_state"] == {"phase": "listening"}
-
-    dynamodb_calls.clear()
-    frames("media_speech", 10, lambda_context)  # 200 ms of speech
-    frames("media_silence", 35, lambda_context)  # 700 ms of silence: speech ended → acknowledge
-    frames("media_speech", 5, lambda_context)  # talks over the acknowledgement → barge-in
-    handle("media_cleared_audio", lambda_context)
-    handle("media_dtmf", lambda_context)
-    frames("media_silence", 35, lambda_context)  # ended again → acknowledge again
-    assert sum(dynamodb_calls[name] for name in WRITES) == 0
-    assert dynamodb_calls["GetItem"] == 2  # the voicemail mode, read once per speech→silence transition
-
+    play([*stream.speech(200), *stream.silence(700)], lambda_context)  # speech ended → acknowledge
+    play(stream.speech(100), lambda_context)  # talks over the acknowledgement → barge-in
+    play([stream.cleared(), stream.dtmf("5")], lambda_context)
+    open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
     md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
     assert call()["agent_mode"] == "voicemail"
-    dynamodb_calls.clear()
-    frames("media_speech", 50, lambda_context)  # the machine's greeting, 1 s
-    frames("media_silence", 35, lambda_context)  # then silence (the beep is over): leave the message
-    assert dynamodb_calls["UpdateItem"] == 1  # the switch to voicemail is one state change
-    assert dynamodb_calls["GetItem"] == 1
-    handle("media_played_voicemail", lambda_context)
+
+    play([*stream.speech(1000), *stream.silence(1200)], lambda_context)  # a pause inside the greeting
+    assert "voicemail_started_at" not in call()
+    play([*stream.speech(800), *stream.silence(2000)], lambda_context)  # the greeting ends: 2 s of silence
+    play(stream.played("voicemail"), lambda_context)
 
     assert summary(seed.frames_posted()) == [
         "playAudio", "checkpoint:greeting",
         "playAudio", "checkpoint:acknowledge",
         "clearAudio",
-        "playAudio", "checkpoint:acknowledge",
         "clearAudio",  # from the machine-detection webhook
-        "clearAudio",  # the machine's greeting starts while the agent thinks it is still talking: barge-in
         "clearAudio", "playAudio", "checkpoint:voicemail",
     ]  # fmt: skip
     record = call()
-    assert record["agent_state"] == {"phase": "voicemail"}
+    assert record["voicemail_trigger"] == "silence"
     assert "voicemail_played_at" in record
     assert record["agent_hangup"] == "voicemail left"
+    assert stream_state()["agent"] == {"phase": "voicemail"}
     assert len(api.requests_to(plivo_rest, "DELETE", api.call_url())) == 1
+
+
+SPEECH_BLOCK = bytes(range(80)) * 2

@@ -36,7 +36,7 @@ def voicemail_call(
     voicemail_app.lambda_handler(load_event("voicemail"), lambda_context)
     stream_app.lambda_handler(load_event("stream_status_stop_stream"), lambda_context)
     media_app.lambda_handler(load_event("media_disconnect"), lambda_context)
-    hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+    hangup_app.lambda_handler(load_event("hangup_end_of_xml"), lambda_context)
 
 
 def get_report(lambda_context: Any, name: str = "calls_report") -> tuple[int, dict[str, Any]]:

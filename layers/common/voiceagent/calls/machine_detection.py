@@ -164,12 +164,13 @@ def _agent(
 ) -> tuple[ApiResult, str]:
     """Switch the live stream to voicemail mode; with no live stream, fall back to the transfer policy.
 
-    The mode is written first (the media route reads it when the greeting ends); the frame posted to the
-    connection goes to Plivo and stops any agent audio from talking over the greeting.
+    The request goes to the stream's state, which every frame reads: the media route starts the message at
+    the beep (or after the greeting's silence). The frame posted to the connection goes to Plivo and stops
+    any agent audio from talking over the greeting.
     """
     store.calls.update_call(context.call_uuid, now, overwrite={"agent_mode": VOICEMAIL_MODE})
     connection_id, stream_id = call.get("connection_id"), call.get("stream_id")
-    if isinstance(connection_id, str):
+    if isinstance(connection_id, str) and store.connections.request_voicemail(connection_id, now):
         # Stop the agent talking over the greeting. Before the stream's ``start`` nothing is playing yet, and
         # Plivo wants a streamId on clearAudio, so there is nothing to send.
         live = not isinstance(stream_id, str) or context.connections.send(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from enum import StrEnum
 from functools import lru_cache
 
 SAMPLE_RATE = 8000
@@ -124,70 +123,3 @@ def energy_dbfs(data: bytes) -> float:
     Silence gives ``DBFS_FLOOR`` rather than -inf.
     """
     return _dbfs(ulaw_energy(data))
-
-
-class VadEvent(StrEnum):
-    SPEECH_STARTED = "speech_started"
-    SPEECH_ENDED = "speech_ended"
-
-
-class EnergyVad:
-    """Voice-activity detection by frame energy, with hysteresis so noise and pauses don't flap the state.
-
-    A frame is loud when its power reaches ``threshold_dbfs``. Speech starts once loud frames have lasted
-    ``start_ms`` without a quiet one (so clicks don't count) and ends once quiet frames have lasted ``end_ms``
-    without a loud one (so pauses between words don't count). Durations come from each frame's length
-    (8 bytes per ms), so frames need not be ``frame_ms`` long; ``frame_ms`` is the nominal frame length,
-    Plivo's 20 ms, exposed as ``frame_bytes`` for callers that cut audio into frames.
-    """
-
-    def __init__(
-        self,
-        *,
-        threshold_dbfs: float = -40.0,
-        start_ms: float = 60.0,
-        end_ms: float = 600.0,
-        frame_ms: int = 20,
-    ) -> None:
-        if start_ms < 0 or end_ms < 0:
-            raise ValueError("start_ms and end_ms must not be negative")
-        if frame_ms <= 0:
-            raise ValueError(f"frame_ms must be positive, got {frame_ms}")
-        self.threshold_dbfs = threshold_dbfs
-        self.start_ms = start_ms
-        self.end_ms = end_ms
-        self.frame_ms = frame_ms
-        # Compare mean squares, not decibels: no logarithm per frame.
-        self._threshold_power = _FULL_SCALE_POWER * 10.0 ** (threshold_dbfs / 10.0)
-        self._speaking = False
-        self._run_ms = 0.0
-
-    @property
-    def speaking(self) -> bool:
-        """Whether speech has started and not yet ended."""
-        return self._speaking
-
-    @property
-    def frame_bytes(self) -> int:
-        return self.frame_ms * BYTES_PER_MS
-
-    def reset(self) -> None:
-        """Back to not speaking with nothing accumulated (e.g. after our own audio was cleared)."""
-        self._speaking = False
-        self._run_ms = 0.0
-
-    def feed(self, frame: bytes) -> VadEvent | None:
-        """Account for one mu-law frame; the event on the frame where speech starts or ends, else None."""
-        if not frame:
-            return None
-        loud = ulaw_energy(frame) >= self._threshold_power
-        if loud != self._speaking:
-            # The frame contradicts the current state: count towards switching.
-            self._run_ms += len(frame) / BYTES_PER_MS
-            if self._run_ms >= (self.end_ms if self._speaking else self.start_ms):
-                self._speaking = loud
-                self._run_ms = 0.0
-                return VadEvent.SPEECH_STARTED if loud else VadEvent.SPEECH_ENDED
-        else:
-            self._run_ms = 0.0
-        return None

@@ -8,6 +8,7 @@ every part of the ``Agent`` contract a real agent (speech-to-text, an LLM, text-
 from __future__ import annotations
 
 from voiceagent.media.agent import (
+    VOICEMAIL_CHECKPOINT,
     Action,
     CallView,
     Checkpoint,
@@ -16,8 +17,8 @@ from voiceagent.media.agent import (
     PlayAudio,
     Remember,
 )
-from voiceagent.media.audio import VadEvent
 from voiceagent.media.speech import Speech
+from voiceagent.media.vad import VadEvent
 
 GREETING, LISTENING, CLOSING, VOICEMAIL = "greeting", "listening", "closing", "voicemail"
 END_CALL_DIGIT = "#"
@@ -27,8 +28,9 @@ class ReferenceAgent:
     def __init__(self, speech: Speech) -> None:
         self._speech = speech
 
-    def _say(self, prompt: str) -> list[Action]:
-        return [PlayAudio(self._speech.prompt(prompt), label=prompt), Checkpoint(prompt)]
+    @staticmethod
+    def _say(prompt: str) -> list[Action]:
+        return [PlayAudio(prompt), Checkpoint(prompt)]
 
     def on_start(self, call: CallView) -> list[Action]:
         return [*self._say("greeting"), Remember(state={"phase": GREETING})]
@@ -51,23 +53,27 @@ class ReferenceAgent:
             return [Remember(state={"phase": LISTENING})]
         if name == "goodbye":
             return [Hangup("agent said goodbye")]
-        if name == "voicemail":
-            return [Remember(facts={"voicemail_played_at": call.now_iso}), Hangup("voicemail left")]
+        if name == VOICEMAIL_CHECKPOINT:
+            return [Hangup("voicemail left")]
         return []
 
     def on_cleared(self, call: CallView) -> list[Action]:
         return []
 
     def on_voicemail(self, call: CallView) -> list[Action]:
-        message = (
-            call.voicemail_message and self._speech.say(call.voicemail_message)
-        ) or self._speech.prompt("voicemail")
         return [
             ClearAudio(),
-            PlayAudio(message, label="voicemail"),
-            Checkpoint("voicemail"),
+            PlayAudio(VOICEMAIL_CHECKPOINT),
+            Checkpoint(VOICEMAIL_CHECKPOINT),
             Remember(state={"phase": VOICEMAIL}),
         ]
 
     def on_stop(self, call: CallView) -> list[Action]:
         return []
+
+    def render(self, label: str, call: CallView) -> bytes:
+        if label == VOICEMAIL_CHECKPOINT and call.voicemail_message:
+            spoken = self._speech.say(call.voicemail_message)
+            if spoken:
+                return spoken
+        return self._speech.prompt(label)

@@ -1,25 +1,34 @@
-"""The media route's engine: Plivo frames in, agent actions out, at ~50 frames per second per call.
+"""The media route's engine: Plivo frames in, agent actions out, right whatever container runs a frame.
 
-Per frame it parses, decodes, runs voice-activity detection and asks the agent — no DynamoDB access. State
-lives in a small per-container session cache (an optimisation: frames of one call may land on another
-container, which rebuilds the session from DynamoDB with two reads) and is written back only when the agent
-returns ``Remember`` or the stream starts. The call's voicemail mode is read once per speech→silence
-transition (cached for a second), which is when the agent may switch to leaving a voicemail.
+API Gateway invokes the media function once per frame and Lambda gives each invocation to any idle
+container, so one call's frames hop between containers and two can be in flight at once. The runtime keeps
+nothing in memory between frames. Per frame:
+
+1. ``load`` the connection's record: the call it carries and the stream's state (``media.state``), one
+   strongly consistent read.
+2. ``decide`` — pure, no I/O: order the frame on the stream's frame clock (a media frame older than the last
+   one that changed the state is stale and dropped; a redelivered event is dropped), run the speech and beep
+   detectors, the voicemail rules, and the agent, giving the next state and the actions it commits to.
+3. If nothing changed, stop: most frames write nothing. Otherwise ``commit`` the next state with its actions
+   as an outbox entry, conditionally on the version that was read; if another frame (or machine detection)
+   wrote first, decide again on the newer state — so two frames never both act.
+4. ``carry_out`` the committed actions (frames to Plivo, REST calls, call facts) and clear the entry. A
+   container that dies before that leaves the entry; the next frame finishes it once its lease is over.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from voiceagent import observability
 from voiceagent.clock import iso, utcnow
 from voiceagent.media.agent import (
+    VOICEMAIL_CHECKPOINT,
     Action,
     Agent,
     CallView,
@@ -30,56 +39,46 @@ from voiceagent.media.agent import (
     Remember,
     Transfer,
 )
-from voiceagent.media.audio import EnergyVad, VadEvent
 from voiceagent.media.connections import StreamConnections
+from voiceagent.media.state import StreamState, VoicemailProgress
+from voiceagent.media.tones import Beep, BeepDetector
+from voiceagent.media.vad import EnergyVad
 from voiceagent.plivo import stream_protocol as protocol
 from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.store.calls import CallRepository
-from voiceagent.store.connections import ConnectionRepository
-from voiceagent.store.states import VOICEMAIL_MODE
+from voiceagent.store.connections import ConnectionRecord, ConnectionRepository, OutboxEntry
 
 logger = Logger(child=True)
 
-MODE_CACHE_SECONDS = 1.0
-MAX_SESSIONS = 256
+FRAME_MS = 20
+"""Plivo's frame length: the frame clock advances this much per media chunk."""
+MAX_ATTEMPTS = 4
+"""Decide-and-commit rounds before a frame gives up to the frames racing it (each round lost means another
+frame's effect was written; the loser is re-decided on top of it)."""
+
+
+@dataclass(frozen=True)
+class VoicemailRules:
+    """When the message starts once machine detection asked for a voicemail (frame clock, no timers)."""
+
+    silence_ms: int = 2000
+    """Silence after the greeting that starts the message when no beep comes (longer than a pause)."""
+    max_wait_ms: int = 20000
+    """The latest the message starts after the request, whatever the line sounds like."""
+    beep_listen_ms: int = 60000
+    """How long into the stream the beep detector runs before any request (a beep may precede detection)."""
+    speech_after_beep_ms: int = 200
+    """Speech starting this long after a beep means the greeting went on: that beep was not the last."""
 
 
 @dataclass
-class Session:
-    connection_id: str
-    view: CallView
-    vad: EnergyVad
-    pending_checkpoints: set[str] = field(default_factory=set)
-    voicemail_started: bool = False
-    mode: str | None = None
-    mode_read_at: float = float("-inf")
-    gone: bool = False
+class Decision:
+    """What one frame does: the stream's next state and the actions it commits to."""
 
-
-class SessionCache:
-    """Bounded LRU of live sessions in this container."""
-
-    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._max = max_sessions
-
-    def get(self, connection_id: str) -> Session | None:
-        session = self._sessions.get(connection_id)
-        if session is not None:
-            self._sessions.move_to_end(connection_id)
-        return session
-
-    def put(self, session: Session) -> None:
-        self._sessions[session.connection_id] = session
-        self._sessions.move_to_end(session.connection_id)
-        while len(self._sessions) > self._max:
-            self._sessions.popitem(last=False)
-
-    def drop(self, connection_id: str) -> None:
-        self._sessions.pop(connection_id, None)
-
-    def __len__(self) -> int:
-        return len(self._sessions)
+    state: StreamState
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    label: str = "media"
+    dropped: bool = False
 
 
 @dataclass
@@ -89,12 +88,15 @@ class MediaRuntime:
     connections: ConnectionRepository
     sender: StreamConnections
     gateway: Callable[[], PlivoGateway]
-    sessions: SessionCache
-    vad_threshold_dbfs: float = -40.0
+    vad: EnergyVad = field(default_factory=EnergyVad)
+    beeps: BeepDetector = field(default_factory=BeepDetector)
+    rules: VoicemailRules = field(default_factory=VoicemailRules)
     clock: Callable[[], datetime] = utcnow
-    monotonic: Callable[[], float] = time.monotonic
+    outbox_lease_ms: int = 10_000
+    """How long a committed outbox entry belongs to the container that wrote it (longer than the media
+    function's timeout) before another frame may carry it out."""
 
-    # ------------------------------------------------------------------ frames
+    # ------------------------------------------------------------------ a frame
 
     def on_frame(self, connection_id: str, body: str | bytes | None, deadline: Deadline) -> str:
         """Handle one frame; returns what was done (for logs and tests). Never raises on bad input."""
@@ -105,166 +107,291 @@ class MediaRuntime:
                 "dropped malformed frame", extra={"reason": str(exc), "connection_id": connection_id}
             )
             return "dropped"
+        record = self.connections.load(connection_id)
+        for _ in range(MAX_ATTEMPTS):
+            if record is None:
+                logger.warning("frame for an unknown connection", extra={"frame_event": message.event})
+                return "unknown-connection"
+            self._recover(record, deadline)
+            now = self.clock()
+            decision = self.decide(record, message, now)
+            current = StreamState.from_dict(record.state)
+            if decision.dropped or (decision.state == current and not decision.actions):
+                return decision.label
+            applied, written = self.connections.save_state(
+                record, decision.state.to_dict(), decision.actions, now
+            )
+            if applied and written is not None:
+                entry = next((entry for entry in written.outbox if entry.version == written.version), None)
+                if entry is not None:
+                    self.carry_out(written, entry, deadline)
+                return decision.label
+            record = written
+        observability.add("MediaFrameConflicts")
+        logger.warning("frame lost every race to newer frames", extra={"frame_event": message.event})
+        return "conflict"
+
+    def on_disconnect(self, connection_id: str) -> str | None:
+        """Forget the connection; the agent's last state goes to the call, for a stream that reconnects."""
+        old = self.connections.detach(connection_id, self.clock())
+        if old is None:
+            return None
+        agent_state = StreamState.from_dict(old.get("state")).agent
+        if agent_state:
+            self.calls.update_call(
+                str(old["call_uuid"]), self.clock(), overwrite={"agent_state": agent_state}
+            )
+        return str(old["call_uuid"])
+
+    # ------------------------------------------------------------------ deciding (pure)
+
+    def decide(self, record: ConnectionRecord, message: protocol.IncomingMessage, now: datetime) -> Decision:
+        state = StreamState.from_dict(record.state)
         if isinstance(message, protocol.StartMessage):
-            return self._start(connection_id, message, deadline)
-        session = self._session(connection_id)
-        if session is None:
-            logger.warning("frame for an unknown connection", extra={"frame_event": message.event})
-            return "unknown-connection"
-        session.view.now_iso = iso(self.clock())
+            return self._start(record, state, message, now)
+        if isinstance(message, protocol.UnknownMessage):
+            logger.info("ignored unknown stream event", extra={"frame_event": message.event})
+            return Decision(state, label="ignored", dropped=True)
         if isinstance(message, protocol.MediaMessage):
-            return self._media(session, message, deadline)
+            if not state.started:  # audio before the stream's start: nothing to hear it yet
+                return Decision(state, label="not-started", dropped=True)
+            return self._media(record, state, self._view(record, state, now), message, now)
+        if state.seen_event(message.sequence_number):
+            return Decision(state, label="duplicate", dropped=True)
+        # An event is never dropped on what one read said: it is written (at least as seen), so a read that
+        # missed a write still in flight (the start, another delivery of it) fails the write and is redone.
+        state = replace(state, events=state.with_event(message.sequence_number))
+        if not state.started:
+            return Decision(state, label="not-started")
+        view = self._view(record, state, now)
         if isinstance(message, protocol.DtmfMessage):
-            return self._run(session, self.agent.on_dtmf(session.view, message.dtmf.digit), deadline, "dtmf")
+            return self._apply(state, self.agent.on_dtmf(view, message.dtmf.digit), "dtmf")
         if isinstance(message, protocol.PlayedStreamMessage):
-            session.pending_checkpoints.discard(message.name)
-            session.view.playing = bool(session.pending_checkpoints)
-            return self._run(session, self.agent.on_played(session.view, message.name), deadline, "played")
+            return self._played(state, view, message.name, now)
         if isinstance(message, protocol.ClearedAudioMessage):
-            return self._run(session, self.agent.on_cleared(session.view), deadline, "cleared")
-        if isinstance(message, protocol.StopMessage):
-            outcome = self._run(session, self.agent.on_stop(session.view), deadline, "stop")
-            self.sessions.drop(connection_id)
-            return outcome
-        logger.info("ignored unknown stream event", extra={"frame_event": message.event})
-        return "ignored"
+            return self._apply(state, self.agent.on_cleared(view), "cleared")
+        return self._apply(state, self.agent.on_stop(view), "stop")
 
-    def on_disconnect(self, connection_id: str) -> None:
-        self.sessions.drop(connection_id)
-
-    def _start(self, connection_id: str, message: protocol.StartMessage, deadline: Deadline) -> str:
-        call_uuid = self.connections.call_of(connection_id)
-        if call_uuid is None or call_uuid != message.start.call_id:
+    def _start(
+        self, record: ConnectionRecord, state: StreamState, message: protocol.StartMessage, now: datetime
+    ) -> Decision:
+        if message.start.call_id != record.call_uuid:
             # The token bound this connection to a call at $connect; a start for another call is not ours.
             logger.warning(
                 "start frame does not match the connection's call", extra={"call_id": message.start.call_id}
             )
-            return "dropped"
-        call = self.calls.get_call(call_uuid) or {}
-        session = self._open(connection_id, call_uuid, call, message.start.stream_id, message.extra_headers)
-        session.view.now_iso = iso(self.clock())
-        return self._run(
-            session,
-            self.agent.on_start(session.view),
-            deadline,
-            "start",
-            overwrite={"stream_id": message.start.stream_id},
-        )
+            return Decision(state, label="dropped", dropped=True)
+        if state.started:
+            return Decision(state, label="duplicate", dropped=True)
+        call = self.calls.get_call(record.call_uuid) or {}
+        state = StreamState(stream_id=message.start.stream_id, agent=dict(call.get("agent_state") or {}))
+        view = self._view(record, state, now)
+        view.metadata = {**(call.get("metadata") or {}), **message.extra_headers}
+        decision = self._apply(state, self.agent.on_start(view), "start")
+        decision.actions.append({"call": {"overwrite": {"stream_id": message.start.stream_id}}})
+        return decision
 
-    def _session(self, connection_id: str) -> Session | None:
-        session = self.sessions.get(connection_id)
-        if session is not None:
-            return session
-        call_uuid = self.connections.call_of(connection_id)
-        call = self.calls.get_call(call_uuid) if call_uuid else None
-        if not call_uuid or not call or not call.get("stream_id"):
-            return None
-        session = self._open(connection_id, call_uuid, call, str(call["stream_id"]), {})
-        session.voicemail_started = bool(call.get("voicemail_started_at"))
-        return session
-
-    def _open(
+    def _media(
         self,
-        connection_id: str,
-        call_uuid: str,
-        call: dict[str, Any],
-        stream_id: str,
-        extra_headers: dict[str, str],
-    ) -> Session:
-        """A session for this connection from the call's record (the agent's persisted state included)."""
-        view = CallView(
-            call_uuid=call_uuid,
-            stream_id=stream_id,
-            voicemail_message=call.get("voicemail_message"),
-            metadata={**(call.get("metadata") or {}), **extra_headers},
-            state=dict(call.get("agent_state") or {}),
-        )
-        session = Session(connection_id, view, EnergyVad(threshold_dbfs=self.vad_threshold_dbfs))
-        self.sessions.put(session)
-        return session
-
-    def _media(self, session: Session, message: protocol.MediaMessage, deadline: Deadline) -> str:
+        record: ConnectionRecord,
+        state: StreamState,
+        view: CallView,
+        message: protocol.MediaMessage,
+        now: datetime,
+    ) -> Decision:
+        position = message.position
+        if position is not None and position <= state.media_seq:
+            return Decision(state, label="stale", dropped=True)
         try:
             audio = message.media.audio()
         except protocol.ProtocolError as exc:
             logger.warning("dropped media frame", extra={"reason": str(exc)})
-            return "dropped"
-        speech = session.vad.feed(audio)
-        if speech is VadEvent.SPEECH_ENDED and not session.voicemail_started and self._in_voicemail(session):
-            session.voicemail_started = True
-            return self._run(
-                session,
-                self.agent.on_voicemail(session.view),
-                deadline,
-                "voicemail",
-                facts={"voicemail_started_at": session.view.now_iso},
+            return Decision(state, label="dropped", dropped=True)
+        clock = position * FRAME_MS if position is not None else state.clock_ms + FRAME_MS
+        vad, speech = self.vad.step(state.vad, audio, clock, FRAME_MS)
+        beep_state, beep = state.beep, None
+        requested = record.voicemail_requested_at is not None
+        if state.voicemail.trigger is None and (requested or clock < self.rules.beep_listen_ms):
+            beep_state, beep = self.beeps.step(state.beep, audio, clock)
+        moved = replace(state, vad=vad, beep=beep_state, last_beep=_beep_dict(beep) or state.last_beep)
+        decision = self._voicemail(moved, view, clock, beep, now) if requested else None
+        if decision is None and not requested:
+            decision = self._apply(moved, self.agent.on_audio(view, audio, speech), "media")
+        if decision is None:
+            decision = Decision(moved)
+        if beep is not None:
+            decision.actions.append({"count": {"name": "BeepsHeard", "dimensions": {}}})
+        if decision.state != state or decision.actions:
+            decision.state = replace(decision.state, media_seq=position or state.media_seq, clock_ms=clock)
+        return decision
+
+    def _voicemail(
+        self, state: StreamState, view: CallView, clock: int, beep: Beep | None, now: datetime
+    ) -> Decision | None:
+        """While a voicemail is requested and not yet started: start it at the right moment, or wait."""
+        progress = state.voicemail
+        if progress.trigger is not None:
+            return None  # the message is playing: nothing for the agent to hear
+        waiting_since = progress.waiting_since if progress.waiting_since is not None else clock
+        trigger = self._trigger(state, clock, waiting_since, beep)
+        if trigger is None:
+            return Decision(
+                replace(state, voicemail=VoicemailProgress(waiting_since)), label="voicemail-wait"
             )
-        actions = self.agent.on_audio(session.view, audio, speech)
-        return self._run(session, actions, deadline, "media") if actions else "media"
+        started = replace(state, voicemail=VoicemailProgress(waiting_since, trigger, clock))
+        decision = self._apply(started, self.agent.on_voicemail(view), "voicemail")
+        facts: dict[str, Any] = {"voicemail_started_at": iso(now), "voicemail_trigger": trigger}
+        heard = state.last_beep if trigger in ("beep", "late_beep") else None
+        if heard:
+            facts.update(
+                beep_frequency_hz=round(float(heard["hz"])),
+                beep_ms=int(heard["ended_ms"]) - int(heard["started_ms"]),
+                beep_level_dbfs=round(float(heard["level_dbfs"]), 1),
+            )
+        facts["voicemail_wait_ms"] = clock - waiting_since
+        decision.actions += [
+            {"call": {"facts": facts}},
+            {"count": {"name": "VoicemailStarts", "dimensions": {"trigger": trigger}}},
+        ]
+        return decision
 
-    def _in_voicemail(self, session: Session) -> bool:
-        now = self.monotonic()
-        if now - session.mode_read_at >= MODE_CACHE_SECONDS:
-            call = self.calls.get_call(session.view.call_uuid) or {}
-            session.mode = call.get("agent_mode")
-            session.mode_read_at = now
-        return session.mode == VOICEMAIL_MODE
+    def _trigger(self, state: StreamState, clock: int, waiting_since: int, beep: Beep | None) -> str | None:
+        """Why the message starts now, or None: a beep just ended; a beep came before the request and nothing
+        was said after it; long enough silence after the greeting; or the longest wait is over."""
+        if beep is not None:
+            return "beep"
+        vad = state.vad
+        last = state.last_beep
+        if last is not None and not vad.speaking:
+            spoke_after = vad.spoke_from is not None and vad.spoke_from > int(last["ended_ms"]) + (
+                self.rules.speech_after_beep_ms
+            )
+            if not spoke_after:
+                return "late_beep"
+        now_ms = clock + FRAME_MS
+        if not vad.speaking and vad.run_from is None and not state.beep.in_tone:
+            quiet_since = vad.quiet_from if vad.quiet_from is not None else waiting_since
+            if now_ms - quiet_since >= self.rules.silence_ms:
+                return "silence"
+        if now_ms - waiting_since >= self.rules.max_wait_ms:
+            return "max_wait"
+        return None
 
-    # ------------------------------------------------------------------ actions
+    def _played(self, state: StreamState, view: CallView, name: str, now: datetime) -> Decision:
+        pending = list(state.pending)
+        if name in pending:
+            pending.remove(name)
+        state = replace(state, pending=tuple(pending))
+        view.playing = bool(pending)
+        decision = self._apply(state, self.agent.on_played(view, name), "played")
+        if name == VOICEMAIL_CHECKPOINT and state.voicemail.trigger is not None:
+            decision.actions.insert(0, {"call": {"facts": {"voicemail_played_at": iso(now)}}})
+        return decision
 
-    def _run(
-        self,
-        session: Session,
-        actions: list[Action],
-        deadline: Deadline,
-        label: str,
-        overwrite: dict[str, Any] | None = None,
-        facts: dict[str, Any] | None = None,
-    ) -> str:
-        state_changed = False
-        facts = dict(facts or {})
-        overwrite = dict(overwrite or {})
+    def _apply(self, state: StreamState, actions: list[Action], label: str) -> Decision:
+        """The agent's actions as the state they lead to and the outbox entries that carry them out."""
+        agent, pending = dict(state.agent), list(state.pending)
+        out: list[dict[str, Any]] = []
+        facts: dict[str, Any] = {}
         for action in actions:
             if isinstance(action, Remember):
-                session.view.state.update(action.state)
+                agent.update(action.state)
                 facts.update(action.facts)
-                state_changed = state_changed or bool(action.state)
             elif isinstance(action, PlayAudio):
-                for frame in protocol.play_audio(action.audio):
-                    self._send(session, frame)
-                session.view.playing = True
+                out.append({"play": action.label})
             elif isinstance(action, Checkpoint):
-                session.pending_checkpoints.add(action.name)
-                self._send(session, protocol.checkpoint(session.view.stream_id, action.name))
+                pending.append(action.name)
+                out.append({"checkpoint": action.name})
             elif isinstance(action, ClearAudio):
-                session.pending_checkpoints.clear()
-                session.view.playing = False
-                self._send(session, protocol.clear_audio(session.view.stream_id))
-            elif isinstance(action, Hangup | Transfer):
-                facts.update(self._call_control(session, action, deadline))
-        if state_changed:
-            overwrite["agent_state"] = session.view.state
-        if facts or overwrite:
-            self.calls.update_call(session.view.call_uuid, self.clock(), facts=facts, overwrite=overwrite)
-        return label
+                pending.clear()
+                out.append({"clear": True})
+            elif isinstance(action, Hangup):
+                out.append({"hangup": action.reason})
+            elif isinstance(action, Transfer):
+                out.append({"transfer": action.url})
+        if facts:
+            out.append({"call": {"facts": facts}})
+        return Decision(replace(state, agent=agent, pending=tuple(pending)), out, label)
 
-    def _send(self, session: Session, message: dict[str, Any]) -> None:
-        if session.gone:
-            return
-        if not self.sender.send(session.connection_id, message):
-            session.gone = True
-            self.sessions.drop(session.connection_id)
+    def _view(self, record: ConnectionRecord, state: StreamState, now: datetime) -> CallView:
+        return CallView(
+            call_uuid=record.call_uuid,
+            stream_id=state.stream_id or "",
+            state=dict(state.agent),
+            playing=bool(state.pending),
+            now_iso=iso(now),
+        )
 
-    def _call_control(
-        self, session: Session, action: Hangup | Transfer, deadline: Deadline
-    ) -> dict[str, Any]:
-        gateway = self.gateway()
+    # ------------------------------------------------------------------ carrying out (I/O)
+
+    def _recover(self, record: ConnectionRecord, deadline: Deadline) -> None:
+        """Finish outbox entries whose owner died (their lease is over); exactly one frame takes each over."""
+        now = self.clock()
+        for entry in record.outbox:
+            if int(now.timestamp() * 1000) - entry.created_ms < self.outbox_lease_ms:
+                continue
+            if self.connections.claim_outbox(record.connection_id, entry, now):
+                logger.warning(
+                    "carrying out actions a container left behind", extra={"version": entry.version}
+                )
+                observability.add("MediaOutboxRecovered")
+                self.carry_out(record, entry, deadline)
+
+    def carry_out(self, record: ConnectionRecord, entry: OutboxEntry, deadline: Deadline) -> None:
+        state = StreamState.from_dict(record.state)
+        view = self._view(record, state, self.clock())
+        stream_id = state.stream_id or ""
+        gone = False
+        for action in entry.actions:
+            if "play" in action and not gone:
+                if action["play"] == VOICEMAIL_CHECKPOINT:
+                    view.voicemail_message = (self.calls.get_call(record.call_uuid) or {}).get(
+                        "voicemail_message"
+                    )
+                audio = self.agent.render(str(action["play"]), view)
+                gone = not all(self._send(record, frame) for frame in protocol.play_audio(audio))
+            elif "checkpoint" in action and not gone:
+                gone = not self._send(record, protocol.checkpoint(stream_id, str(action["checkpoint"])))
+            elif "clear" in action and not gone:
+                gone = not self._send(record, protocol.clear_audio(stream_id))
+            elif "hangup" in action or "transfer" in action:
+                self._call_control(record.call_uuid, action, deadline)
+            elif "call" in action:
+                self.calls.update_call(
+                    record.call_uuid,
+                    self.clock(),
+                    facts=action["call"].get("facts"),
+                    overwrite=action["call"].get("overwrite"),
+                )
+            elif "count" in action:
+                observability.count(action["count"]["name"], **action["count"]["dimensions"])
+        if not gone:
+            self.connections.clear_outbox(record.connection_id, entry, self.clock())
+
+    def _send(self, record: ConnectionRecord, message: dict[str, Any]) -> bool:
+        return self.sender.send(record.connection_id, message)
+
+    def _call_control(self, call_uuid: str, action: dict[str, Any], deadline: Deadline) -> None:
         try:
-            if isinstance(action, Hangup):
-                result = gateway.hangup(session.view.call_uuid, deadline=deadline)
-                return {"agent_hangup": action.reason, "agent_hangup_result": result.outcome}
-            result = gateway.transfer(session.view.call_uuid, action.url, deadline=deadline)
-            return {"agent_transfer": action.url, "agent_transfer_result": result.outcome}
+            gateway = self.gateway()
+            if "hangup" in action:
+                result = gateway.hangup(call_uuid, deadline=deadline)
+                facts = {"agent_hangup": action["hangup"], "agent_hangup_result": result.outcome}
+            else:
+                result = gateway.transfer(call_uuid, str(action["transfer"]), deadline=deadline)
+                facts = {"agent_transfer": action["transfer"], "agent_transfer_result": result.outcome}
         except PlivoApiError as exc:
             logger.error("agent call control failed", extra={"error": str(exc)})
-            return {"agent_call_control_error": str(exc)}
+            facts = {"agent_call_control_error": str(exc)}
+        self.calls.update_call(call_uuid, self.clock(), facts=facts)
+
+
+def _beep_dict(beep: Beep | None) -> dict[str, Any] | None:
+    if beep is None:
+        return None
+    return {
+        "started_ms": beep.started_ms,
+        "ended_ms": beep.ended_ms,
+        "hz": round(float(beep.frequency_hz), 1),
+        "level_dbfs": round(float(beep.level_dbfs), 1),
+    }

@@ -30,6 +30,8 @@ class ProtocolError(ValueError):
 # itself (lax ints, ``coerce_numbers_to_str``): no Python validator runs on the ~50 frames a second.
 Text = str
 Number = int
+Counter = Annotated[int, Field(ge=0, le=2**53)]
+"""Plivo's sequence numbers and chunk counters: small and never negative (and storable as a number)."""
 
 
 MAX_EXTRA_HEADERS_LENGTH = 4096
@@ -70,7 +72,7 @@ class _Message(BaseModel):
     model_config = _CONFIG
 
     event: str
-    sequence_number: Number | None = Field(default=None, alias="sequenceNumber")
+    sequence_number: Counter | None = Field(default=None, alias="sequenceNumber")
     stream_id: Text | None = Field(default=None, alias="streamId")
 
 
@@ -97,13 +99,18 @@ class StartMessage(_Message):
     extra_headers: ExtraHeaders = Field(default_factory=dict)
 
 
+MAX_MEDIA_PAYLOAD_CHARS = 8192
+"""Plivo sends 20 ms per frame: 216 base64 characters of 8 kHz mu-law, 856 of 16 kHz L16. A payload far
+above that is not Plivo's; it is dropped before it is decoded or heard."""
+
+
 class Media(BaseModel):
     model_config = _CONFIG
 
     track: str = "inbound"
     timestamp: Text | None = None
-    chunk: Number | None = None
-    payload: str
+    chunk: Counter | None = None
+    payload: str = Field(max_length=MAX_MEDIA_PAYLOAD_CHARS)
 
     def audio(self) -> bytes:
         try:
@@ -115,6 +122,11 @@ class Media(BaseModel):
 class MediaMessage(_Message):
     event: Literal["media"]
     media: Media
+
+    @property
+    def position(self) -> int | None:
+        """The frame's place in the stream: Plivo's media ``chunk`` counter, else the message sequence."""
+        return self.media.chunk if self.media.chunk is not None else self.sequence_number
 
 
 class Dtmf(BaseModel):

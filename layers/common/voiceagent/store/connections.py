@@ -1,16 +1,74 @@
-"""Which live WebSocket connection carries which call's stream (written on connect and disconnect only)."""
+"""Live stream connections: which call a WebSocket connection carries, and the stream's state between frames.
+
+One item per connection (``CONN#<connectionId>``), written by ``$connect``, read with every frame (one
+strongly consistent read: the frame that follows ``$connect`` by milliseconds must see it), and written back
+only when a frame changed the stream's state — with a condition on the version it read, so two frames of one
+call in flight on two containers never both act. Side effects a frame commits to (frames to Plivo, a REST
+hangup) are written with the state as *outbox* entries, so a container that dies before carrying them out
+leaves them for the next frame to finish. Machine detection asks for a voicemail here too.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from voiceagent.clock import iso
 from voiceagent.store import keys
-from voiceagent.store.dynamo import Table, Update, from_item, to_item
+from voiceagent.store.dynamo import Table, Update, condition_failed, from_item, serialize, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+OUTBOX_PREFIX = "ob_"
+"""Outbox entries are top-level attributes ``ob_<version>``: added with the state that decided them,
+removed by whoever carried them out, never rewritten by a later state write."""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    version: int
+    actions: list[dict[str, Any]]
+    created_ms: int
+    """Wall time (epoch ms) the entry was written or last claimed: a lease for whoever carries it out."""
+
+    @property
+    def attribute(self) -> str:
+        return f"{OUTBOX_PREFIX}{self.version}"
+
+
+@dataclass(frozen=True)
+class ConnectionRecord:
+    connection_id: str
+    call_uuid: str
+    version: int
+    state: dict[str, Any]
+    voicemail_requested_at: str | None = None
+    outbox: list[OutboxEntry] = field(default_factory=list)
+
+
+def _record(connection_id: str, item: dict[str, Any]) -> ConnectionRecord | None:
+    call_uuid = item.get("call_uuid")
+    if not isinstance(call_uuid, str):
+        return None
+    outbox = [
+        OutboxEntry(
+            int(name[len(OUTBOX_PREFIX) :]), list(value.get("actions") or []), int(value.get("at", 0))
+        )
+        for name, value in item.items()
+        if name.startswith(OUTBOX_PREFIX) and isinstance(value, dict)
+    ]
+    return ConnectionRecord(
+        connection_id=connection_id,
+        call_uuid=call_uuid,
+        version=int(item.get("version", 0)),
+        state=dict(item.get("state") or {}),
+        voicemail_requested_at=item.get("voicemail_requested_at"),
+        outbox=sorted(outbox, key=lambda entry: entry.version),
+    )
 
 
 class ConnectionRepository:
@@ -25,21 +83,18 @@ class ConnectionRepository:
         on_call.set_once(keys.TTL_ATTRIBUTE, expires)
         on_call.set_once("stream_connected_at", iso(now))
         update = on_call.arguments()
+        connection = {
+            "call_uuid": call_uuid,
+            "connected_at": iso(now),
+            "version": 0,
+            keys.TTL_ATTRIBUTE: expires,
+        }
         self._table.client.transact_write_items(
             TransactItems=[
                 {
                     "Put": {
                         "TableName": self._table.name,
-                        "Item": {
-                            **keys.connection_key(connection_id),
-                            **to_item(
-                                {
-                                    "call_uuid": call_uuid,
-                                    "connected_at": iso(now),
-                                    keys.TTL_ATTRIBUTE: expires,
-                                }
-                            ),
-                        },
+                        "Item": {**keys.connection_key(connection_id), **to_item(connection)},
                     }
                 },
                 {
@@ -54,17 +109,88 @@ class ConnectionRepository:
             ]
         )
 
-    def call_of(self, connection_id: str) -> str | None:
-        """The call a live connection carries (read consistently: ``start`` follows ``$connect`` at once)."""
-        call_uuid = (self._table.get(keys.connection_key(connection_id)) or {}).get("call_uuid")
-        return call_uuid if isinstance(call_uuid, str) else None
+    def load(self, connection_id: str) -> ConnectionRecord | None:
+        """The connection and its stream's state, read consistently; None for an unknown connection."""
+        item = self._table.get(keys.connection_key(connection_id))
+        return _record(connection_id, item) if item else None
 
-    def detach(self, connection_id: str, now: datetime) -> str | None:
-        """Forget the connection; clear it from its call unless a newer connection replaced it."""
+    def call_of(self, connection_id: str) -> str | None:
+        record = self.load(connection_id)
+        return record.call_uuid if record else None
+
+    def save_state(
+        self, record: ConnectionRecord, state: dict[str, Any], outbox: list[dict[str, Any]], now: datetime
+    ) -> tuple[bool, ConnectionRecord | None]:
+        """Write the stream's next state, and the actions it commits to, if nobody wrote since ``record`` was
+        read. Returns (True, the record as written), or (False, the record as it is now) when another frame
+        or machine detection wrote first — no second read needed to try again; (False, None) when the
+        connection is gone."""
+        version = record.version + 1
+        update = Update(now)
+        update.set("state", state)
+        update.set("version", version)
+        if outbox:
+            update.set(f"{OUTBOX_PREFIX}{version}", {"actions": outbox, "at": _epoch_ms(now)})
+        arguments = update.arguments()
+        arguments["ExpressionAttributeValues"][":read"] = serialize(record.version)
+        try:
+            response = self._table.client.update_item(
+                TableName=self._table.name,
+                Key=keys.connection_key(record.connection_id),
+                ConditionExpression=f"{update.name('version')} = :read",
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **arguments,
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            current: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            return False, (_record(record.connection_id, from_item(current)) if current else None)
+        return True, _record(record.connection_id, from_item(response.get("Attributes") or {}))
+
+    def clear_outbox(self, connection_id: str, entry: OutboxEntry, now: datetime) -> None:
+        """The entry's actions were carried out: forget it (harmless if it is already gone)."""
+        update = Update(now)
+        update.remove(entry.attribute)
+        self._table.update_if(
+            keys.connection_key(connection_id), update, f"attribute_exists({update.name(entry.attribute)})"
+        )
+
+    def claim_outbox(self, connection_id: str, entry: OutboxEntry, now: datetime) -> bool:
+        """Take over an entry whose owner stopped before carrying it out; True for exactly one caller."""
+        update = Update(now)
+        update.set(entry.attribute, {"actions": entry.actions, "at": _epoch_ms(now)})
+        at = f"{update.name(entry.attribute)}.#at"
+        response = self._table.update_if(
+            keys.connection_key(connection_id),
+            update,
+            f"{at} = :seen",
+            names={"#at": "at"},
+            values={":seen": entry.created_ms},
+        )
+        return response is not None
+
+    def request_voicemail(self, connection_id: str, now: datetime) -> bool:
+        """Ask the stream on this connection to leave a voicemail (machine detection, agent policy). Bumps
+        the version, so a frame that read the state before this cannot write over it. False when the
+        connection is gone."""
+        update = Update(now)
+        update.set_once("voicemail_requested_at", iso(now))
+        update.add("version", 1)
+        response = self._table.update_if(
+            keys.connection_key(connection_id), update, "attribute_exists(#pk)", names={"#pk": keys.PK}
+        )
+        return response is not None
+
+    def detach(self, connection_id: str, now: datetime) -> dict[str, Any] | None:
+        """Forget the connection; clear it from its call unless a newer connection replaced it. Returns what
+        the connection held (its call and final stream state), or None if it was unknown."""
         response = self._table.client.delete_item(
             TableName=self._table.name, Key=keys.connection_key(connection_id), ReturnValues="ALL_OLD"
         )
-        call_uuid = from_item(response.get("Attributes") or {}).get("call_uuid")
+        old = from_item(response.get("Attributes") or {})
+        call_uuid = old.get("call_uuid")
         if not isinstance(call_uuid, str):
             return None
         update = Update(now)
@@ -76,4 +202,8 @@ class ConnectionRepository:
             f"{update.name('connection_id')} = :conn",
             values={":conn": connection_id},
         )
-        return call_uuid
+        return old
+
+
+def _epoch_ms(now: datetime) -> int:
+    return int(now.timestamp() * 1000)

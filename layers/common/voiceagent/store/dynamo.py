@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,19 @@ def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
     return TypeSerializer(), TypeDeserializer()
 
 
+def _decimals(value: Any) -> Any:
+    """Floats as Decimals (boto3's serializer refuses floats: DynamoDB numbers are exact decimals)."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {key: _decimals(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_decimals(item) for item in value]
+    return value
+
+
 def serialize(value: Any) -> Any:
-    return _codec()[0].serialize(value)
+    return _codec()[0].serialize(_decimals(value))
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:

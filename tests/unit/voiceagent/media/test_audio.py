@@ -12,8 +12,6 @@ import pytest
 from tests.support.audio import silence, tone
 from voiceagent.media.audio import (
     DBFS_FLOOR,
-    EnergyVad,
-    VadEvent,
     energy_dbfs,
     pcm16_to_ulaw,
     ulaw_energy,
@@ -78,14 +76,6 @@ def stdlib_audioop() -> Any:
 
 def frames(audio: bytes) -> list[bytes]:
     return [audio[i : i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
-
-
-def feed_all(vad: EnergyVad, audio: bytes) -> list[VadEvent | None]:
-    return [vad.feed(frame) for frame in frames(audio)]
-
-
-def events(vad: EnergyVad, audio: bytes) -> list[VadEvent]:
-    return [event for event in feed_all(vad, audio) if event is not None]
 
 
 # --- decoding
@@ -208,89 +198,3 @@ def test_energy_is_the_mean_square_of_the_decoded_samples() -> None:
     for audio in (ALL_CODES, tone(440, 20), tone(1200, 7, amplitude=0.05)):
         samples = samples_of(ulaw_to_pcm16(audio))
         assert ulaw_energy(audio) == sum(s * s for s in samples) / len(samples)
-
-
-# --- voice-activity detection (defaults: -40 dBFS, start after 60 ms, end after 600 ms)
-
-
-def test_vad_silence_only_gives_no_events() -> None:
-    vad = EnergyVad()
-    assert events(vad, silence(2000)) == []
-    assert not vad.speaking
-
-
-def test_vad_quiet_tone_below_threshold_gives_no_events() -> None:
-    assert events(EnergyVad(), tone(440, 1000, amplitude=0.001)) == []
-
-
-def test_vad_speech_starts_once_after_start_ms() -> None:
-    vad = EnergyVad()
-    results = feed_all(vad, tone(440, 1000))
-    assert results[:3] == [None, None, VadEvent.SPEECH_STARTED]  # the third 20 ms frame reaches 60 ms
-    assert results.count(VadEvent.SPEECH_STARTED) == 1
-    assert results.count(None) == len(results) - 1
-    assert vad.speaking
-
-
-def test_vad_click_shorter_than_start_ms_gives_no_event() -> None:
-    vad = EnergyVad()
-    assert events(vad, silence(200) + tone(440, 40) + silence(1000)) == []
-    assert not vad.speaking
-
-
-def test_vad_separate_clicks_do_not_add_up() -> None:
-    assert events(EnergyVad(), (tone(440, 40) + silence(20)) * 10) == []
-
-
-def test_vad_speech_ends_once_after_end_ms_of_silence() -> None:
-    vad = EnergyVad()
-    feed_all(vad, tone(440, 200))
-    results = feed_all(vad, silence(2000))
-    assert results.index(VadEvent.SPEECH_ENDED) == 29  # the 30th 20 ms frame reaches 600 ms
-    assert [event for event in results if event is not None] == [VadEvent.SPEECH_ENDED]
-    assert not vad.speaking
-
-
-def test_vad_pause_shorter_than_end_ms_does_not_end_speech() -> None:
-    vad = EnergyVad()
-    audio = tone(440, 300) + silence(400) + tone(440, 300) + silence(580) + tone(440, 100)
-    assert events(vad, audio) == [VadEvent.SPEECH_STARTED]
-    assert vad.speaking
-
-
-def test_vad_speech_can_start_again_after_it_ended() -> None:
-    audio = (tone(440, 300) + silence(800)) * 2
-    assert events(EnergyVad(), audio) == [VadEvent.SPEECH_STARTED, VadEvent.SPEECH_ENDED] * 2
-
-
-def test_vad_uses_each_frames_length() -> None:
-    vad = EnergyVad()
-    assert vad.feed(tone(440, 60)) is VadEvent.SPEECH_STARTED
-    assert vad.feed(silence(600)) is VadEvent.SPEECH_ENDED
-    assert vad.feed(b"") is None
-
-
-def test_vad_thresholds_are_configurable() -> None:
-    vad = EnergyVad(threshold_dbfs=-10.0, start_ms=20, end_ms=40)
-    assert vad.feed(tone(440, 20, amplitude=0.1)) is None  # about -23 dBFS: below this threshold
-    assert vad.feed(tone(440, 20, amplitude=0.9)) is VadEvent.SPEECH_STARTED
-    assert vad.feed(silence(20)) is None
-    assert vad.feed(silence(20)) is VadEvent.SPEECH_ENDED
-    assert vad.frame_bytes == FRAME_BYTES
-
-
-def test_vad_reset_forgets_speech_and_partial_runs() -> None:
-    vad = EnergyVad()
-    events(vad, tone(440, 200))
-    vad.reset()
-    assert not vad.speaking
-    assert events(vad, silence(1000)) == []
-    events(vad, tone(440, 40))
-    vad.reset()
-    assert vad.feed(tone(440, 20)) is None  # the 40 ms before the reset no longer count
-    assert vad.feed(tone(440, 40)) is VadEvent.SPEECH_STARTED
-
-
-def test_vad_rejects_negative_durations() -> None:
-    with pytest.raises(ValueError, match="must not be negative"):
-        EnergyVad(end_ms=-1)

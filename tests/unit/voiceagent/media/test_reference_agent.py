@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 
 from voiceagent.media.agent import CallView, Checkpoint, ClearAudio, Hangup, PlayAudio, Remember
-from voiceagent.media.audio import VadEvent
 from voiceagent.media.reference_agent import ReferenceAgent
 from voiceagent.media.speech import PROMPT_TEXTS, BundledSpeech, PollySpeech, speech_for
+from voiceagent.media.vad import VadEvent
 from voiceagent.settings import get_settings
 
 
@@ -33,7 +33,7 @@ AGENT = ReferenceAgent(FakeSpeech())
 
 def test_start_greets() -> None:
     assert AGENT.on_start(view()) == [
-        PlayAudio(b"<greeting>", label="greeting"),
+        PlayAudio("greeting"),
         Checkpoint("greeting"),
         Remember(state={"phase": "greeting"}),
     ]
@@ -54,7 +54,7 @@ def test_greeting_played_moves_to_listening_once() -> None:
         (
             False,
             VadEvent.SPEECH_ENDED,
-            [PlayAudio(b"<acknowledge>", label="acknowledge"), Checkpoint("acknowledge")],
+            [PlayAudio("acknowledge"), Checkpoint("acknowledge")],
         ),
         (True, None, []),
     ],
@@ -75,7 +75,7 @@ def test_nothing_is_said_while_closing_or_leaving_voicemail() -> None:
 def test_pound_says_goodbye_and_other_digits_do_nothing() -> None:
     assert AGENT.on_dtmf(view(state={"phase": "listening"}), "#") == [
         ClearAudio(),
-        PlayAudio(b"<goodbye>", label="goodbye"),
+        PlayAudio("goodbye"),
         Checkpoint("goodbye"),
         Remember(state={"phase": "closing"}),
     ]
@@ -84,27 +84,29 @@ def test_pound_says_goodbye_and_other_digits_do_nothing() -> None:
 
 def test_hangs_up_after_goodbye_or_voicemail_played() -> None:
     assert AGENT.on_played(view(), "goodbye") == [Hangup("agent said goodbye")]
-    assert AGENT.on_played(view(), "voicemail") == [
-        Remember(facts={"voicemail_played_at": "2026-11-24T12:00:00.000Z"}),
-        Hangup("voicemail left"),
-    ]
+    assert AGENT.on_played(view(), "voicemail") == [Hangup("voicemail left")]
     assert AGENT.on_played(view(), "something-else") == []
 
 
-def test_voicemail_speaks_the_calls_message_when_it_can() -> None:
-    actions = AGENT.on_voicemail(view(voicemail_message="Hi, Acme here."))
-    assert actions == [
+def test_voicemail_plays_the_message_and_asks_when_it_is_over() -> None:
+    assert AGENT.on_voicemail(view()) == [
         ClearAudio(),
-        PlayAudio(b"<say:Hi, Acme here.>", label="voicemail"),
+        PlayAudio("voicemail"),
         Checkpoint("voicemail"),
         Remember(state={"phase": "voicemail"}),
     ]
 
 
-def test_voicemail_falls_back_to_the_bundled_prompt() -> None:
-    actions = ReferenceAgent(FakeSpeech(can_say=False)).on_voicemail(view(voicemail_message="Hi"))
-    assert actions[1] == PlayAudio(b"<voicemail>", label="voicemail")
-    assert AGENT.on_voicemail(view())[1] == PlayAudio(b"<voicemail>", label="voicemail")
+def test_the_voicemail_is_the_calls_message_when_speech_can_say_it() -> None:
+    assert AGENT.render("voicemail", view(voicemail_message="Hi, Acme here.")) == b"<say:Hi, Acme here.>"
+
+
+def test_the_voicemail_falls_back_to_the_bundled_prompt() -> None:
+    assert ReferenceAgent(FakeSpeech(can_say=False)).render("voicemail", view(voicemail_message="Hi")) == (
+        b"<voicemail>"
+    )
+    assert AGENT.render("voicemail", view()) == b"<voicemail>"
+    assert AGENT.render("greeting", view()) == b"<greeting>"
 
 
 def test_cleared_and_stop_need_nothing() -> None:

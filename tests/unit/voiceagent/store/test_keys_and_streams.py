@@ -64,7 +64,9 @@ def test_a_connection_is_attached_read_back_and_detached(aws_stack: Any) -> None
     assert store.connections.call_of("conn-1") == "c1"
     assert (store.calls.get_call("c1") or {})["connection_id"] == "conn-1"
 
-    assert store.connections.detach("conn-1", NOW + timedelta(seconds=5)) == "c1"
+    old = store.connections.detach("conn-1", NOW + timedelta(seconds=5))
+    assert old is not None
+    assert old["call_uuid"] == "c1"
 
     call = store.calls.get_call("c1") or {}
     assert "connection_id" not in call
