@@ -28,12 +28,20 @@ from aiohttp import web
 
 from tests.support.audio import silence, tone
 from tests.support.plivo_signing import sign_v3
+from voiceagent.media.audio import ulaw_energy
 
 log = logging.getLogger("local.plivo")
 
 FRAME_MS = 20
-SPEECH_FRAME = tone(220, FRAME_MS, 0.4)  # a voice-like tone is enough for an energy VAD
+SPEECH_FRAME = tone(220, FRAME_MS, 0.4)
 SILENCE_FRAME = silence(FRAME_MS)
+LOUD_POWER = 32768.0**2 * 1e-4
+"""-40 dBFS: louder than this is sound, for ``<Wait silence>`` (the stack's VAD threshold too)."""
+
+
+def speech_frames(ms: int) -> tuple[bytes, ...]:
+    """The callee talking for ``ms``."""
+    return (SPEECH_FRAME,) * (ms // FRAME_MS)
 
 
 def _plivo_time() -> str:
@@ -61,6 +69,16 @@ class Press:
 
 
 @dataclass(frozen=True)
+class Audio:
+    """Recorded callee audio (20 ms mu-law frames), e.g. a voicemail greeting with its beep. ``marks`` names
+    moments in it (ms from its first frame: ``greeting_end``, ``beep_start``, ``beep_end``), noted on the call
+    when the audio gets there, so a test can compare what the stack did with what the callee played."""
+
+    frames: tuple[bytes, ...]
+    marks: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class DropStream:
     """The stream's connection breaks (Plivo then reports DroppedStream)."""
 
@@ -77,7 +95,7 @@ class HangUp:
     """The callee hangs up."""
 
 
-Step = Speak | Quiet | Press | DropStream | Degrade | HangUp
+Step = Speak | Quiet | Audio | Press | DropStream | Degrade | HangUp
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,12 @@ class SimCall:
     streams_started: int = 0
     transferred_to: str | None = None
     machine_detection_posts: int = 0
+    audio_ms: int = 0
+    """How much of the callee's audio has played on the call (it plays on while no stream listens)."""
+    last_loud_ms: int = 0
+    """Where the callee's audio was last louder than silence (for ``<Wait silence>``)."""
+    marks: dict[str, int] = field(default_factory=dict)
+    """Moments of the callee's audio (``Audio.marks``) and of ours (``message_started``), on ``audio_ms``."""
 
     def note(self, what: str) -> None:
         self.events.append(what)
@@ -125,7 +149,10 @@ class Stream:
         self.queue_changed = asyncio.Event()
         self.socket: aiohttp.ClientWebSocketResponse | None = None
         self.sequence = 0
+        self.chunk = 0
         self.closed = asyncio.Event()
+        self.batch_started: int | None = None
+        """Where in the callee's audio the run of our audio now playing began (None: nothing playing)."""
 
     async def open(self) -> bool:
         nonce = secrets.token_hex(10)
@@ -171,13 +198,14 @@ class Stream:
         )
 
     async def media(self, audio: bytes) -> None:
+        self.chunk += 1
         await self.send(
             {
                 "event": "media",
                 "media": {
                     "track": "inbound",
                     "timestamp": str(int(time.time() * 1000)),
-                    "chunk": self.sequence,
+                    "chunk": self.chunk,
                     "payload": base64.b64encode(audio).decode(),
                 },
             }
@@ -197,6 +225,7 @@ class Stream:
                 self.queue.append(("checkpoint", frame["name"]))
             elif event == "clearAudio":
                 self.queue.clear()
+                self.batch_started = None
                 self.call.note("audio cleared")
                 await self.send({"event": "clearedAudio"})
             self.queue_changed.set()
@@ -216,9 +245,14 @@ class Stream:
             kind, value = self.queue[0]
             if kind == "checkpoint":
                 self.queue.pop(0)
+                if value == "voicemail" and self.batch_started is not None:
+                    self.call.marks.setdefault("message_started", self.batch_started)
+                self.batch_started = None
                 await self.send({"event": "playedStream", "name": value})
                 self.call.note(f"played {value}")
                 continue
+            if self.batch_started is None:
+                self.batch_started = self.call.audio_ms
             # Play up to 100 ms at a time so a clearAudio cuts the audio short, as it does on Plivo.
             chunk = min(value, 800)
             await asyncio.sleep(chunk / 8000)
@@ -350,17 +384,12 @@ class PlivoSimulator:
             if call.ended.is_set():
                 return
             stream = self.streams.get(call.call_uuid, stream)
-            if isinstance(step, Speak | Quiet):
-                frame = SPEECH_FRAME if isinstance(step, Speak) else SILENCE_FRAME
-                started = time.monotonic()
-                for index in range(step.ms // FRAME_MS):
-                    if call.ended.is_set():
-                        return
-                    current = self.streams.get(call.call_uuid)
-                    if current is not None and not current.closed.is_set():
-                        await current.media(frame)
-                    # Real-time pace against the clock, so slow handling does not stretch the call.
-                    await asyncio.sleep(max(0.0, started + (index + 1) * FRAME_MS / 1000 - time.monotonic()))
+            if isinstance(step, Speak):
+                await self._play_audio(call, speech_frames(step.ms))
+            elif isinstance(step, Quiet):
+                await self._play_audio(call, (SILENCE_FRAME,) * (step.ms // FRAME_MS))
+            elif isinstance(step, Audio):
+                await self._play_audio(call, step.frames, step.marks)
             elif isinstance(step, Press) and stream is not None:
                 await stream.send(
                     {
@@ -383,6 +412,29 @@ class PlivoSimulator:
             elif isinstance(step, HangUp):
                 await self._end(call, ("NORMAL_CLEARING", "Normal Hangup", 4000, "Callee"))
                 return
+
+    async def _play_audio(
+        self, call: SimCall, frames: tuple[bytes, ...], marks: tuple[tuple[str, float], ...] = ()
+    ) -> None:
+        """The callee's audio at real-time pace, to the stream if there is one (the call goes on anyway)."""
+        started, origin = time.monotonic(), call.audio_ms
+        pending = sorted(marks, key=lambda mark: mark[1])
+        for index, frame in enumerate(frames):
+            if call.ended.is_set():
+                return
+            while pending and origin + pending[0][1] <= call.audio_ms:
+                name, offset = pending.pop(0)
+                call.marks[name] = origin + round(offset)
+            current = self.streams.get(call.call_uuid)
+            if current is not None and not current.closed.is_set():
+                await current.media(frame)
+            call.audio_ms += FRAME_MS
+            if ulaw_energy(frame) >= LOUD_POWER:
+                call.last_loud_ms = call.audio_ms
+            # Real-time pace against the clock, so slow handling does not stretch the call.
+            await asyncio.sleep(max(0.0, started + (index + 1) * FRAME_MS / 1000 - time.monotonic()))
+        for name, offset in pending:
+            call.marks[name] = origin + round(offset)
 
     async def _detect_machine(self, call: SimCall) -> None:
         await asyncio.sleep((call.callee.machine_after_ms or 0) / 1000)
@@ -437,13 +489,11 @@ class PlivoSimulator:
         if stream is not None:
             await stream.close()
         xml = await self.post(url, self._form(call, CallStatus="in-progress", Event="Redirect"))
-        root = ElementTree.fromstring(xml)
-        for element in root:
+        for element in ElementTree.fromstring(xml):
             if element.tag == "Wait":
-                await asyncio.sleep(
-                    min(float(element.get("length", "1")), 1.0)
-                )  # the greeting ends sooner here
+                await self._wait(call, element)
             elif element.tag in ("Speak", "Play"):
+                call.marks.setdefault("message_started", call.audio_ms)
                 call.note(f"voicemail {element.tag.lower()}: {(element.text or '')[:40]}")
                 await asyncio.sleep(0.5)
             elif element.tag == "Hangup":
@@ -451,6 +501,30 @@ class PlivoSimulator:
         await self._end(call, ("NORMAL_CLEARING", "End Of XML Instructions", 4010, "Plivo"))
 
     # ------------------------------------------------------------------ REST API
+
+    async def _wait(self, call: SimCall, element: ElementTree.Element) -> None:
+        """``<Wait>`` as Plivo plays it on the callee's audio: ``beep`` ends after the next beep,
+        ``silence`` once ``minSilence`` ms were silent, else ``length`` seconds (the cap in every mode)."""
+        since = call.audio_ms
+        min_silence = int(element.get("minSilence", "2000"))
+        if element.get("beep") == "true":
+
+            def done() -> bool:
+                return call.marks.get("beep_end", -1) >= since
+
+        elif element.get("silence") == "true":
+
+            def done() -> bool:
+                return call.audio_ms - max(call.last_loud_ms, since) >= min_silence
+
+        else:
+
+            def done() -> bool:
+                return False
+
+        deadline = time.monotonic() + float(element.get("length", "1"))
+        while not done() and time.monotonic() < deadline and not call.ended.is_set():
+            await asyncio.sleep(FRAME_MS / 1000)
 
     def rest_app(self) -> web.Application:
         app = web.Application()

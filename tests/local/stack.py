@@ -79,9 +79,12 @@ class LocalConfig:
         )
 
     def function_environment(self) -> dict[str, str]:
-        """What template.yaml's Globals give the functions, pointed at the local services."""
+        """What template.yaml's Globals give the functions, pointed at the local services. Every other
+        setting the functions read (the configuration table in README) is taken from this environment when
+        it is set there, so `DEFAULT_MACHINE_POLICY=agent make demo` works like the stack parameter."""
         moto = f"http://{self.host}:{self.moto_port}"
         return {
+            **tunable_settings(),
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
@@ -96,16 +99,35 @@ class LocalConfig:
             "WEBSOCKET_URL": self.websocket_url,
             "WEBSOCKET_MANAGEMENT_ENDPOINT": f"http://{self.host}:{self.ws_port}",
             "PUBLIC_BASE_URL": self.public_base_url,
-            "STREAM_TIMEOUT_SECONDS": "3600",
-            "DEFAULT_MACHINE_POLICY": "hangup",
-            "STREAM_RECOVERY_MAX_ATTEMPTS": "1",
-            "SECRET_MAX_AGE_SECONDS": "300",
             "POWERTOOLS_SERVICE_NAME": "plivo-voice-agent",
             "POWERTOOLS_METRICS_NAMESPACE": "PlivoVoiceAgentLocal",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("LOCAL_LOG_LEVEL", "ERROR"),
         }
+
+
+STACK_OWNED = frozenset(
+    {
+        "STAGE",
+        "CALLS_TABLE_NAME",
+        "PLIVO_AUTH_ID",
+        "PLIVO_AUTH_TOKEN_PARAM",
+        "PLIVO_API_BASE_URL",
+        "WEBSOCKET_URL",
+        "WEBSOCKET_MANAGEMENT_ENDPOINT",
+        "PUBLIC_BASE_URL",
+    }
+)
+"""Settings the local stack sets itself (from its LOCAL_* variables): where its own services are."""
+
+
+def tunable_settings() -> dict[str, str]:
+    """Every other setting of the functions (``voiceagent.settings.Settings``) that this environment sets."""
+    from voiceagent.settings import Settings
+
+    names = {field.alias for field in Settings.model_fields.values() if field.alias} - STACK_OWNED
+    return {name: os.environ[name] for name in sorted(names) if name in os.environ}
 
 
 def _start_moto(config: LocalConfig) -> subprocess.Popen[bytes]:

@@ -17,7 +17,9 @@ _CALL_MILESTONES: tuple[tuple[str, str], ...] = (
     ("machine_detected_at", "machine detected"),
     ("policy_completed_at", "voicemail policy"),
     ("voicemail_served_at", "voicemail XML served"),
-    ("voicemail_played_at", "voicemail played"),
+    ("beep_heard_at", "beep heard"),
+    ("voicemail_started_at", "voicemail message started"),
+    ("voicemail_played_at", "voicemail message finished"),
     ("disconnected_at", "stream disconnected"),
     ("completed_at", "hangup"),
 )
@@ -44,6 +46,13 @@ def _milestone_detail(field: str, call: dict[str, Any]) -> str:
         return f"outcome={call.get('outcome')}, cause={cause}, {durations}"
     if field == "placed_at":
         return f"policy={call.get('policy')}"
+    if field == "beep_heard_at":
+        hz, ms, level = call.get("beep_frequency_hz"), call.get("beep_ms"), call.get("beep_level_dbfs")
+        return f"{hz} Hz, {ms} ms, {level} dBFS"
+    if field == "voicemail_started_at":
+        trigger = call.get("voicemail_trigger")
+        beep = "after the beep" if trigger in ("beep", "late_beep") else "no beep"
+        return f"{trigger} ({beep}), {call.get('voicemail_wait_ms')} ms after the request"
     return ""
 
 
@@ -117,6 +126,32 @@ def build_report(history: CallHistory, stream_timeout_seconds: int) -> dict[str,
         "from": call.get("from_number"),
         "to": call.get("to_number"),
         "duration_seconds": call.get("duration_seconds"),
+        "voicemail": _voicemail(call),
         "streams": sorted(streams, key=lambda stream: stream["start"] or ""),
         "timeline": _timeline(history),
+    }
+
+
+def _voicemail(call: dict[str, Any]) -> dict[str, Any] | None:
+    """How the message went, for a call that reached a machine: the beep (or none), start, finish."""
+    if call.get("machine_detection_result") != "machine":
+        return None
+    beep = (
+        {
+            "heard_at": call["beep_heard_at"],
+            "frequency_hz": call.get("beep_frequency_hz"),
+            "length_ms": call.get("beep_ms"),
+            "level_dbfs": call.get("beep_level_dbfs"),
+        }
+        if call.get("beep_heard_at")
+        else None
+    )
+    return {
+        "machine_detected_at": call.get("machine_detected_at"),
+        "policy": call.get("policy_applied") or call.get("policy"),
+        "beep": beep or "no beep",
+        "trigger": call.get("voicemail_trigger"),
+        "message_started_at": call.get("voicemail_started_at") or call.get("voicemail_served_at"),
+        "message_finished_at": call.get("voicemail_played_at"),
+        "outcome": call.get("outcome"),
     }

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -243,9 +243,11 @@ class MediaRuntime:
         facts: dict[str, Any] = {"voicemail_started_at": iso(now), "voicemail_trigger": trigger}
         heard = state.last_beep if trigger in ("beep", "late_beep") else None
         if heard:
+            ended_ms = int(heard["ended_ms"])
             facts.update(
+                beep_heard_at=iso(now - timedelta(milliseconds=max(0, clock - ended_ms))),
                 beep_frequency_hz=round(float(heard["hz"])),
-                beep_ms=int(heard["ended_ms"]) - int(heard["started_ms"]),
+                beep_ms=ended_ms - int(heard["started_ms"]),
                 beep_level_dbfs=round(float(heard["level_dbfs"]), 1),
             )
         facts["voicemail_wait_ms"] = clock - waiting_since
