@@ -99,10 +99,10 @@ def test_globals_pin_runtime_architecture_and_tracing() -> None:
 
 
 def test_every_setting_is_provided_by_the_template() -> None:
-    from voiceagent.settings import Settings
+    from voiceagent.settings import PlivoAccount, Settings
 
     provided = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
-    aliases = {field.alias for field in Settings.model_fields.values()}
+    aliases = {field.alias for model in (Settings, PlivoAccount) for field in model.model_fields.values()}
     # Defaults that suit AWS; the local stack and tuning override them through the environment.
     optional_with_defaults = {
         "SECRET_MAX_AGE_SECONDS",
@@ -207,3 +207,103 @@ def test_stream_alarms_watch_the_metrics_the_code_emits() -> None:
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
         assert dimensions == {"service": env["POWERTOOLS_SERVICE_NAME"], "stage": {"Ref": "Stage"}}
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def _optional(pattern: str) -> str:
+    """The template's form of a pattern whose parameter may also be empty."""
+    return f"^(|{pattern[1:-1]})$"
+
+
+def test_parameters_refuse_what_plivo_and_aws_refuse_with_the_patterns_the_code_checks() -> None:
+    """One set of rules: a wrong value fails at deploy, and the same value fails in the settings."""
+    from voiceagent import settings
+
+    parameters = load_template()["Parameters"]
+    expected = {
+        "PlivoAuthId": settings.PLIVO_AUTH_ID_PATTERN,
+        "PlivoAuthTokenParameterName": settings.SSM_PARAMETER_NAME_PATTERN,
+        "StreamTokenSecretParameterName": _optional(settings.SSM_PARAMETER_NAME_PATTERN),
+        "VoicemailVoice": settings.SPEAK_VOICE_PATTERN,
+        "VoicemailLanguage": settings.SPEAK_LANGUAGE_PATTERN,
+        "AgentPollyVoice": settings.POLLY_VOICE_PATTERN,
+    }
+    for name, pattern in expected.items():
+        assert parameters[name]["AllowedPattern"] == pattern, name
+        assert parameters[name]["ConstraintDescription"], name  # what CloudFormation prints on a mismatch
+    for name in ("PlivoAuthTokenParameterName", "StreamTokenSecretParameterName"):
+        assert parameters[name]["MaxLength"] == settings.SSM_PARAMETER_NAME_MAX_LENGTH
+
+
+def _samconfig_overrides() -> dict[str, dict[str, str]]:
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    found = {}
+    for environment, commands in config.items():
+        if not isinstance(commands, dict):  # version = 0.1
+            continue
+        overrides = commands.get("deploy", {}).get("parameters", {}).get("parameter_overrides")
+        if overrides:
+            found[environment] = dict(item.split("=", 1) for item in shlex.split(overrides))
+    return found
+
+
+def test_every_default_and_samconfig_value_passes_its_own_parameter_checks() -> None:
+    import re
+
+    parameters = load_template()["Parameters"]
+    environments = _samconfig_overrides()
+    assert {"dev", "prod"} <= set(environments)
+    values = [(name, str(p["Default"])) for name, p in parameters.items() if "Default" in p]
+    values += [(name, value) for overrides in environments.values() for name, value in overrides.items()]
+    for name, value in values:
+        parameter = parameters[name]
+        if "AllowedPattern" in parameter:
+            assert re.fullmatch(parameter["AllowedPattern"], value), (name, value)
+        if "AllowedValues" in parameter:
+            assert value in [str(allowed) for allowed in parameter["AllowedValues"]], (name, value)
+        if "MinValue" in parameter:
+            assert float(value) >= parameter["MinValue"], (name, value)
+        if "MaxValue" in parameter:
+            assert float(value) <= parameter["MaxValue"], (name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PlivoAuthId", "MA123"),
+        ("PlivoAuthId", "MAabc-_ !@#$%^&*()12"),  # passes the plivo SDK's length-and-prefix check
+        ("PlivoAuthId", "XA" + "A" * 18),
+        ("PlivoAuthTokenParameterName", "/aws/plivo"),
+        ("PlivoAuthTokenParameterName", "plivo/token"),
+        ("StreamTokenSecretParameterName", "/a//b"),
+        ("PublicBaseUrl", "http://voice.example.com"),
+        ("PublicBaseUrl", "https://voice.example.com/hooks/"),
+        ("PublicBaseUrl", "https://voice.example.com/hooks?x=1"),
+        ("PublicBaseUrl", "https://voice example.com"),
+        ("VoicemailVoice", "Joanna"),
+        ("VoicemailLanguage", "en_US"),
+        ("AgentPollyVoice", "Polly.Joanna"),
+    ],
+)
+def test_values_plivo_or_aws_would_refuse_fail_at_deploy(name: str, value: str) -> None:
+    import re
+
+    assert not re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PlivoAuthId", "SA0123456789ABCDEFGH"),
+        ("PublicBaseUrl", "https://voice.example.com"),
+        ("PublicBaseUrl", "https://voice.example.com:8443/hooks/v1"),
+        ("PublicBaseUrl", ""),
+        ("StreamTokenSecretParameterName", ""),
+    ],
+)
+def test_values_plivo_and_aws_accept_deploy(name: str, value: str) -> None:
+    import re
+
+    assert re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)
