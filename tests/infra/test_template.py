@@ -200,6 +200,7 @@ def test_stream_alarms_watch_the_metrics_the_code_emits() -> None:
     alarms = {
         alarm["Properties"]["MetricName"]: alarm["Properties"]
         for alarm in resources_of_type("AWS::CloudWatch::Alarm").values()
+        if "MetricName" in alarm["Properties"]
     }
     for kind in (StreamEventKind.DROPPED, StreamEventKind.DEGRADED):
         alarm = alarms[METRIC_NAMES[kind]]
@@ -307,3 +308,67 @@ def test_values_plivo_and_aws_accept_deploy(name: str, value: str) -> None:
     import re
 
     assert re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm watches: its one metric, or each metric of its metric math."""
+    properties = alarm["Properties"]
+    if "MetricName" in properties:
+        return [{key: properties[key] for key in ("Namespace", "MetricName", "Dimensions")}]
+    return [query["MetricStat"]["Metric"] for query in properties["Metrics"] if "MetricStat" in query]
+
+
+def _dimensions(metric: dict[str, Any]) -> dict[str, Any]:
+    return {dimension["Name"]: dimension["Value"] for dimension in metric["Dimensions"]}
+
+
+def test_the_media_stage_throttle_is_sized_from_a_stated_number_of_calls() -> None:
+    parameters = load_template()["Parameters"]
+    rate, burst = parameters["MediaThrottleRateLimit"], parameters["MediaThrottleBurstLimit"]
+    calls, frames_per_second, headroom = 100, 50, 1.2
+    assert rate["Default"] == calls * frames_per_second * headroom
+    assert "100 concurrent calls x 50 frames/s x 1.2 headroom" in rate["Description"]
+    assert burst["Default"] == rate["Default"] / 2
+    settings = load_template()["Resources"]["MediaStage"]["Properties"]["DefaultRouteSettings"]
+    assert settings == {
+        "ThrottlingRateLimit": {"Ref": "MediaThrottleRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "MediaThrottleBurstLimit"},
+    }
+
+
+def test_refused_and_failed_media_messages_raise_alarms() -> None:
+    alarms = resources_of_type("AWS::CloudWatch::Alarm")
+    watched = {
+        metric["MetricName"]: _dimensions(metric)
+        for name in ("MediaMessagesThrottledAlarm", "MediaMessagesFailedAlarm")
+        for metric in _alarm_metrics(alarms[name])
+    }
+    media_stage = {"ApiId": {"Ref": "MediaWebSocketApi"}, "Stage": {"Ref": "Stage"}}
+    assert watched == {
+        "ClientError": media_stage,
+        "IntegrationError": media_stage,
+        "ExecutionError": media_stage,
+    }
+    failed = alarms["MediaMessagesFailedAlarm"]["Properties"]
+    assert failed["Threshold"] == {"Ref": "MediaFailedMessagesAlarmThreshold"}
+    (expression,) = [query["Expression"] for query in failed["Metrics"] if "Expression" in query]
+    assert "integration" in expression
+    assert "execution" in expression
+
+
+def test_a_throttle_of_any_function_raises_the_alarm() -> None:
+    alarm = resources_of_type("AWS::CloudWatch::Alarm")["LambdaThrottlesAlarm"]
+    watched = {
+        _dimensions(metric)["FunctionName"]["Ref"]
+        for metric in _alarm_metrics(alarm)
+        if metric["Namespace"] == "AWS/Lambda" and metric["MetricName"] == "Throttles"
+    }
+    assert watched == set(resources_of_type("AWS::Serverless::Function"))
+    (expression,) = [q["Expression"] for q in alarm["Properties"]["Metrics"] if "Expression" in q]
+    assert expression == "SUM(METRICS())"
+
+
+def test_every_alarm_notifies_the_alarm_topic() -> None:
+    for name, alarm in resources_of_type("AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching", name
