@@ -173,30 +173,26 @@ def test_the_body_is_json_once_substituted_and_the_widgets_fit_the_grid() -> Non
             assert widget["properties"]["region"] == PSEUDO["AWS::Region"]
 
 
+def every_metric() -> Iterator[tuple[str, str, set[str], dict[str, str]]]:
+    """(namespace, name, dimension names, dimension values it is scoped to) of each metric and each SEARCH."""
+    for namespace, name, dimensions, _ in plain_metrics():
+        yield namespace, name, set(dimensions), dimensions
+    yield from searches()
+
+
 def test_every_custom_metric_on_the_dashboard_is_emitted_by_the_code_with_those_dimensions() -> None:
     from voiceagent.calls.outcomes import Outcome
 
     emitted = emitted_metrics()
-    namespace = _environment()["POWERTOOLS_METRICS_NAMESPACE"]
-    shown = 0
-    for metric_namespace, name, dimensions, _ in plain_metrics():
-        if metric_namespace.startswith("AWS/"):
-            continue
-        shown += 1
-        assert metric_namespace == namespace
-        assert frozenset(dimensions) in emitted.get(name, set()), (name, sorted(dimensions))
-        assert dimensions["service"] == _environment()["POWERTOOLS_SERVICE_NAME"]
-        assert dimensions["stage"] == "@Stage"  # scoped to this stack's stage
-        if "outcome" in dimensions:
-            assert dimensions["outcome"] in {outcome.value for outcome in Outcome}
-    for metric_namespace, name, dimension_names, filters in searches():
-        if metric_namespace.startswith("AWS/"):
-            continue
-        shown += 1
-        assert metric_namespace == namespace
+    environment = _environment()
+    custom = [metric for metric in every_metric() if not metric[0].startswith("AWS/")]
+    for namespace, name, dimension_names, values in custom:
+        assert namespace == environment["POWERTOOLS_METRICS_NAMESPACE"]
         assert frozenset(dimension_names) in emitted.get(name, set()), (name, sorted(dimension_names))
-        assert filters == {"service": _environment()["POWERTOOLS_SERVICE_NAME"], "stage": "@Stage"}
-    assert shown > 20
+        assert values["service"] == environment["POWERTOOLS_SERVICE_NAME"]
+        assert values["stage"] == "@Stage"  # scoped to this stack's stage
+        assert values.get("outcome", Outcome.HUMAN) in {outcome.value for outcome in Outcome}
+    assert len(custom) > 20
 
 
 def test_every_aws_metric_on_the_dashboard_exists_and_is_this_stacks() -> None:
