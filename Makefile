@@ -14,7 +14,7 @@ SCAN_STAMP := $(SCAN_VENV)/.checkov-installed
 export PYTHONPATH := layers/common:layers/cli:.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo local test unit infra integration bench lint typecheck events install build deploy clean
+.PHONY: demo local doctor test unit infra integration bench lint typecheck events install build deploy clean
 
 $(DEPS_STAMP): pyproject.toml layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ demo: $(DEPS_STAMP)
 ## make local: the local stack, kept running (HTTP :3000, WebSocket :3001, Plivo REST :3002, moto :3003)
 local: $(DEPS_STAMP)
 	$(BIN)/python -m tests.local.stack
+
+## make doctor: check a deployed stack end to end (STACK=name or ENV=dev|prod, REGION=…), else the local one
+doctor: $(DEPS_STAMP)
+	$(BIN)/voiceagent doctor $(if $(STACK)$(ENV),--stack $(or $(STACK),plivo-voice-agent-$(ENV)),--local) \
+		$(if $(REGION),--region $(REGION))
 
 ## make test: lint, type-check, unit and template tests (no network, Docker, AWS or Plivo needed)
 test: install lint typecheck

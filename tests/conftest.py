@@ -14,7 +14,7 @@ from moto import mock_aws
 from tests.support import constants as c
 from tests.support.template import table_definition
 from voiceagent import aws
-from voiceagent.settings import get_settings
+from voiceagent.settings import get_plivo_account, get_settings
 
 BASE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -52,6 +52,7 @@ def _reset_caches() -> None:
     from voiceagent.plivo import rest as plivo_api
 
     get_settings.cache_clear()
+    get_plivo_account.cache_clear()
     aws.reset_clients()
     plivo_api.reset_client()
     connections.management_client.cache_clear()

@@ -99,10 +99,10 @@ def test_globals_pin_runtime_architecture_and_tracing() -> None:
 
 
 def test_every_setting_is_provided_by_the_template() -> None:
-    from voiceagent.settings import Settings
+    from voiceagent.settings import PlivoAccount, Settings
 
     provided = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
-    aliases = {field.alias for field in Settings.model_fields.values()}
+    aliases = {field.alias for model in (Settings, PlivoAccount) for field in model.model_fields.values()}
     # Defaults that suit AWS; the local stack and tuning override them through the environment.
     optional_with_defaults = {
         "SECRET_MAX_AGE_SECONDS",
@@ -200,6 +200,7 @@ def test_stream_alarms_watch_the_metrics_the_code_emits() -> None:
     alarms = {
         alarm["Properties"]["MetricName"]: alarm["Properties"]
         for alarm in resources_of_type("AWS::CloudWatch::Alarm").values()
+        if "MetricName" in alarm["Properties"]
     }
     for kind in (StreamEventKind.DROPPED, StreamEventKind.DEGRADED):
         alarm = alarms[METRIC_NAMES[kind]]
@@ -207,3 +208,167 @@ def test_stream_alarms_watch_the_metrics_the_code_emits() -> None:
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
         assert dimensions == {"service": env["POWERTOOLS_SERVICE_NAME"], "stage": {"Ref": "Stage"}}
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def _optional(pattern: str) -> str:
+    """The template's form of a pattern whose parameter may also be empty."""
+    return f"^(|{pattern[1:-1]})$"
+
+
+def test_parameters_refuse_what_plivo_and_aws_refuse_with_the_patterns_the_code_checks() -> None:
+    """One set of rules: a wrong value fails at deploy, and the same value fails in the settings."""
+    from voiceagent import settings
+
+    parameters = load_template()["Parameters"]
+    expected = {
+        "PlivoAuthId": settings.PLIVO_AUTH_ID_PATTERN,
+        "PlivoAuthTokenParameterName": settings.SSM_PARAMETER_NAME_PATTERN,
+        "StreamTokenSecretParameterName": _optional(settings.SSM_PARAMETER_NAME_PATTERN),
+        "VoicemailVoice": settings.SPEAK_VOICE_PATTERN,
+        "VoicemailLanguage": settings.SPEAK_LANGUAGE_PATTERN,
+        "AgentPollyVoice": settings.POLLY_VOICE_PATTERN,
+    }
+    for name, pattern in expected.items():
+        assert parameters[name]["AllowedPattern"] == pattern, name
+        assert parameters[name]["ConstraintDescription"], name  # what CloudFormation prints on a mismatch
+    for name in ("PlivoAuthTokenParameterName", "StreamTokenSecretParameterName"):
+        assert parameters[name]["MaxLength"] == settings.SSM_PARAMETER_NAME_MAX_LENGTH
+
+
+def _samconfig_overrides() -> dict[str, dict[str, str]]:
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    found = {}
+    for environment, commands in config.items():
+        if not isinstance(commands, dict):  # version = 0.1
+            continue
+        overrides = commands.get("deploy", {}).get("parameters", {}).get("parameter_overrides")
+        if overrides:
+            found[environment] = dict(item.split("=", 1) for item in shlex.split(overrides))
+    return found
+
+
+def test_every_default_and_samconfig_value_passes_its_own_parameter_checks() -> None:
+    import re
+
+    parameters = load_template()["Parameters"]
+    environments = _samconfig_overrides()
+    assert {"dev", "prod"} <= set(environments)
+    values = [(name, str(p["Default"])) for name, p in parameters.items() if "Default" in p]
+    values += [(name, value) for overrides in environments.values() for name, value in overrides.items()]
+    for name, value in values:
+        parameter = parameters[name]
+        if "AllowedPattern" in parameter:
+            assert re.fullmatch(parameter["AllowedPattern"], value), (name, value)
+        if "AllowedValues" in parameter:
+            assert value in [str(allowed) for allowed in parameter["AllowedValues"]], (name, value)
+        if "MinValue" in parameter:
+            assert float(value) >= parameter["MinValue"], (name, value)
+        if "MaxValue" in parameter:
+            assert float(value) <= parameter["MaxValue"], (name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PlivoAuthId", "MA123"),
+        ("PlivoAuthId", "MAabc-_ !@#$%^&*()12"),  # passes the plivo SDK's length-and-prefix check
+        ("PlivoAuthId", "XA" + "A" * 18),
+        ("PlivoAuthTokenParameterName", "/aws/plivo"),
+        ("PlivoAuthTokenParameterName", "plivo/token"),
+        ("StreamTokenSecretParameterName", "/a//b"),
+        ("PublicBaseUrl", "http://voice.example.com"),
+        ("PublicBaseUrl", "https://voice.example.com/hooks/"),
+        ("PublicBaseUrl", "https://voice.example.com/hooks?x=1"),
+        ("PublicBaseUrl", "https://voice example.com"),
+        ("VoicemailVoice", "Joanna"),
+        ("VoicemailLanguage", "en_US"),
+        ("AgentPollyVoice", "Polly.Joanna"),
+    ],
+)
+def test_values_plivo_or_aws_would_refuse_fail_at_deploy(name: str, value: str) -> None:
+    import re
+
+    assert not re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PlivoAuthId", "SA0123456789ABCDEFGH"),
+        ("PublicBaseUrl", "https://voice.example.com"),
+        ("PublicBaseUrl", "https://voice.example.com:8443/hooks/v1"),
+        ("PublicBaseUrl", ""),
+        ("StreamTokenSecretParameterName", ""),
+    ],
+)
+def test_values_plivo_and_aws_accept_deploy(name: str, value: str) -> None:
+    import re
+
+    assert re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm watches: its one metric, or each metric of its metric math."""
+    properties = alarm["Properties"]
+    if "MetricName" in properties:
+        return [{key: properties[key] for key in ("Namespace", "MetricName", "Dimensions")}]
+    return [query["MetricStat"]["Metric"] for query in properties["Metrics"] if "MetricStat" in query]
+
+
+def _dimensions(metric: dict[str, Any]) -> dict[str, Any]:
+    return {dimension["Name"]: dimension["Value"] for dimension in metric["Dimensions"]}
+
+
+def test_the_media_stage_throttle_is_sized_from_a_stated_number_of_calls() -> None:
+    parameters = load_template()["Parameters"]
+    rate, burst = parameters["MediaThrottleRateLimit"], parameters["MediaThrottleBurstLimit"]
+    calls, frames_per_second, headroom = 100, 50, 1.2
+    assert rate["Default"] == calls * frames_per_second * headroom
+    assert "100 concurrent calls x 50 frames/s x 1.2 headroom" in rate["Description"]
+    assert burst["Default"] == rate["Default"] / 2
+    settings = load_template()["Resources"]["MediaStage"]["Properties"]["DefaultRouteSettings"]
+    assert settings == {
+        "ThrottlingRateLimit": {"Ref": "MediaThrottleRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "MediaThrottleBurstLimit"},
+    }
+
+
+def test_refused_and_failed_media_messages_raise_alarms() -> None:
+    alarms = resources_of_type("AWS::CloudWatch::Alarm")
+    watched = {
+        metric["MetricName"]: _dimensions(metric)
+        for name in ("MediaMessagesThrottledAlarm", "MediaMessagesFailedAlarm")
+        for metric in _alarm_metrics(alarms[name])
+    }
+    media_stage = {"ApiId": {"Ref": "MediaWebSocketApi"}, "Stage": {"Ref": "Stage"}}
+    assert watched == {
+        "ClientError": media_stage,
+        "IntegrationError": media_stage,
+        "ExecutionError": media_stage,
+    }
+    failed = alarms["MediaMessagesFailedAlarm"]["Properties"]
+    assert failed["Threshold"] == {"Ref": "MediaFailedMessagesAlarmThreshold"}
+    (expression,) = [query["Expression"] for query in failed["Metrics"] if "Expression" in query]
+    assert "integration" in expression
+    assert "execution" in expression
+
+
+def test_a_throttle_of_any_function_raises_the_alarm() -> None:
+    alarm = resources_of_type("AWS::CloudWatch::Alarm")["LambdaThrottlesAlarm"]
+    watched = {
+        _dimensions(metric)["FunctionName"]["Ref"]
+        for metric in _alarm_metrics(alarm)
+        if metric["Namespace"] == "AWS/Lambda" and metric["MetricName"] == "Throttles"
+    }
+    assert watched == set(resources_of_type("AWS::Serverless::Function"))
+    (expression,) = [q["Expression"] for q in alarm["Properties"]["Metrics"] if "Expression" in q]
+    assert expression == "SUM(METRICS())"
+
+
+def test_every_alarm_notifies_the_alarm_topic() -> None:
+    for name, alarm in resources_of_type("AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching", name

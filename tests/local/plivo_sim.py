@@ -533,7 +533,19 @@ class PlivoSimulator:
         app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup))
         app.router.add_post(base + "{call_uuid}/", self._guarded(self._update))
         app.router.add_post(base + "{call_uuid}/Stream/", self._guarded(self._stream))
+        app.router.add_get("/v1/Account/{auth_id}/", self._guarded(self._account))
         return app
+
+    async def _account(self, request: web.Request) -> web.Response:
+        """GET Account/{auth_id}/: the read-only call `voiceagent doctor` proves the credentials with."""
+        return web.json_response(
+            {
+                "api_id": str(uuid.uuid4()),
+                "auth_id": self.auth_id,
+                "name": "Local simulator",
+                "account_type": "standard",
+            }
+        )
 
     def _guarded(
         self, handler: Callable[[web.Request], Awaitable[web.Response]]

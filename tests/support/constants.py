@@ -19,3 +19,25 @@ TO_NUMBER = "14155550199"
 STREAM_ID = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"
 CONNECTION_ID = "Zx1YcdAbIAMCLdQ="
 FAR_FUTURE = 4102444800  # 2100-01-01: sample tokens that stay valid; expiry itself is tested with a clock
+
+DOCTOR_CHECKS = (
+    "ssm auth token",
+    "plivo credentials",
+    "url AnswerUrl",
+    "url MachineDetectionUrl",
+    "url VoicemailUrl",
+    "url StreamStatusUrl",
+    "url HangupUrl",
+    "url CallsUrl",
+    "url MediaWebSocketUrl",
+    "webhook answer",
+    "websocket valid token",
+    "websocket forged token",
+    "webhook stream-status",  # StartStream
+    "webhook stream-status",  # StopStream
+    "webhook machine-detection",
+    "webhook voicemail",
+    "webhook hangup",
+    "alarm subscribers",
+)
+"""What `voiceagent doctor` checks on a healthy stack, in order (a deployed one adds "stack" first)."""

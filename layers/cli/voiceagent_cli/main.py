@@ -1,6 +1,7 @@
 """Command line for campaign engineers: ``voiceagent call …`` places a call and
 ``voiceagent report CALL_UUID`` shows its timeline, both through the stack's IAM-authorised API
 (SigV4-signed with your AWS credentials): no Plivo secret on your machine, and the same code path as the API.
+``voiceagent doctor`` checks a deployed stack (or the local one) end to end before a real call.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from voiceagent.calls.placing import MachineDetectionTuning, PlaceCallRequest
 from voiceagent.settings import MachinePolicy
+from voiceagent_cli import doctor
 from voiceagent_cli.tables import render_table
 
 API_URL_ENV = "VOICEAGENT_API_URL"
@@ -129,13 +131,31 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (call, report):
         command.add_argument("--api-url", help=f"the stack's API base URL (default: ${API_URL_ENV})")
         command.add_argument("--no-sign", action="store_true", help="do not SigV4-sign (local stack)")
+    checkup = commands.add_parser(
+        "doctor", help="check a deployed stack, or the local one, end to end; exit 0 when all passed"
+    )
+    where = checkup.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", help="a deployed stack's name, e.g. plivo-voice-agent-dev")
+    where.add_argument("--local", action="store_true", help="the stack `make local` runs (LOCAL_* variables)")
+    where.add_argument("--base-url", help="the local stack at this HTTP base URL (e.g. behind a tunnel)")
+    checkup.add_argument("--region", help="the stack's AWS region (default: your AWS configuration)")
+    checkup.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
     return parser
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    return doctor.run(
+        stack=args.stack, region=args.region, base_url=args.base_url, timeout=args.timeout, out=sys.stdout
+    )
+
+
+COMMANDS = {"call": _call, "report": _report, "doctor": _doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _call(args) if args.command == "call" else _report(args)
+        return COMMANDS[args.command](args)
     except (CliError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,14 +7,38 @@ malformed one fails fast with its name instead of surfacing later as a confusing
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2048)]
 """An http(s) base URL. (Plain text, not pydantic's URL type, whose import costs a cold start ~20 ms.)"""
+
+# What Plivo and AWS accept, in one place: template.yaml's AllowedPatterns repeat these (tests/infra checks
+# that they are equal), so a wrong value fails at deploy and, if forced past that, here with its name.
+PLIVO_AUTH_ID_PATTERN = r"^(MA|SA)[A-Z0-9]{18}$"
+"""A Plivo account (MA…) or subaccount (SA…) auth id: the plivo SDK's own regex for account ids
+(``plivo.utils.validators.is_account_id``). Its ``RestClient`` checks less (length 20, prefix MA/SA) and does
+so in its constructor, so a wrong id fails every REST call."""
+SSM_PARAMETER_NAME_PATTERN = r"^/(?![Aa][Ww][Ss]|[Ss][Ss][Mm])[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+){0,14}$"
+"""A fully qualified SSM parameter name: a-zA-Z0-9_.- per level, at most 15 levels, not prefixed with aws or
+ssm (reserved); the leading slash is required because the IAM policy names it as ``parameter<name>``."""
+SSM_PARAMETER_NAME_MAX_LENGTH = 1011
+SPEAK_VOICE_PATTERN = r"^(WOMAN|MAN|Polly\.[A-Z][A-Za-z]{1,31}(-Neural)?)$"
+"""Plivo ``<Speak voice>``: its two built-in voices or an Amazon Polly voice, namespaced ``Polly.``."""
+SPEAK_LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Z]{2}(-[A-Z]{3})?)?$"
+"""Plivo ``<Speak language>``: a tag as Plivo and Polly spell them (en-US, arb, cmn-CN, en-GB-WLS)."""
+POLLY_VOICE_PATTERN = r"^[A-Z][A-Za-z]{1,31}$"
+"""An Amazon Polly voice id (Joanna, Matthew, Lea…)."""
+
+SpeakVoice = Annotated[str, StringConstraints(pattern=SPEAK_VOICE_PATTERN)]
+SpeakLanguage = Annotated[str, StringConstraints(pattern=SPEAK_LANGUAGE_PATTERN)]
+SsmParameterName = Annotated[
+    str, StringConstraints(pattern=SSM_PARAMETER_NAME_PATTERN, max_length=SSM_PARAMETER_NAME_MAX_LENGTH)
+]
 
 
 class MachinePolicy(StrEnum):
@@ -45,13 +69,15 @@ class ConfigurationError(RuntimeError):
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # Python's re, not pydantic-core's: the SSM name pattern needs a look-ahead (checked once per container).
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, regex_engine="python-re")
 
     stage: str = Field(alias="STAGE", min_length=1)
     calls_table_name: str = Field(alias="CALLS_TABLE_NAME", min_length=1)
-    plivo_auth_id: str = Field(alias="PLIVO_AUTH_ID", min_length=1)
-    plivo_auth_token_param: str = Field(alias="PLIVO_AUTH_TOKEN_PARAM", pattern=r"^/[\w.\-/]+$")
-    stream_token_secret_param: str | None = Field(default=None, alias="STREAM_TOKEN_SECRET_PARAM")
+    plivo_auth_token_param: SsmParameterName = Field(alias="PLIVO_AUTH_TOKEN_PARAM")
+    stream_token_secret_param: SsmParameterName | None = Field(
+        default=None, alias="STREAM_TOKEN_SECRET_PARAM"
+    )
     websocket_url: str = Field(alias="WEBSOCKET_URL", pattern=r"^wss?://[^?#]+$")
     public_base_url: HttpUrlText | None = Field(default=None, alias="PUBLIC_BASE_URL")
     stream_timeout_seconds: Annotated[int, Field(ge=60, le=7200)] = Field(
@@ -80,8 +106,8 @@ class Settings(BaseModel):
         min_length=1,
         max_length=3000,
     )
-    voicemail_voice: str = Field(default="WOMAN", alias="VOICEMAIL_VOICE", min_length=1, max_length=64)
-    voicemail_language: str = Field(default="en-US", alias="VOICEMAIL_LANGUAGE", min_length=2, max_length=16)
+    voicemail_voice: SpeakVoice = Field(default="WOMAN", alias="VOICEMAIL_VOICE")
+    voicemail_language: SpeakLanguage = Field(default="en-US", alias="VOICEMAIL_LANGUAGE")
     voicemail_wait_seconds: Annotated[int, Field(ge=1, le=60)] = Field(
         default=10, alias="VOICEMAIL_WAIT_SECONDS"
     )
@@ -101,7 +127,7 @@ class Settings(BaseModel):
         default=SignatureCheck.ENFORCE, alias="STREAM_SIGNATURE_CHECK"
     )
     agent_tts: TtsProvider = Field(default=TtsProvider.BUNDLED, alias="AGENT_TTS")
-    agent_polly_voice: str = Field(default="Joanna", alias="AGENT_POLLY_VOICE", min_length=1, max_length=32)
+    agent_polly_voice: str = Field(default="Joanna", alias="AGENT_POLLY_VOICE", pattern=POLLY_VOICE_PATTERN)
     agent_vad_threshold_dbfs: Annotated[float, Field(ge=-90, le=0)] = Field(
         default=-40.0, alias="AGENT_VAD_THRESHOLD_DBFS"
     )
@@ -127,13 +153,49 @@ class Settings(BaseModel):
         return self.public_base_url.rstrip("/") if self.public_base_url else None
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Read and validate the environment once per container (tests call ``get_settings.cache_clear()``)."""
+class PlivoAccount(BaseModel):
+    """What a call to Plivo's REST API needs besides ``Settings`` (the auth token is read from SSM).
+
+    Validated apart from ``Settings``, and only where a REST call is made: a webhook that never calls Plivo
+    (answer, hangup, stream status) keeps working with a wrong auth id, and the ones that do call Plivo fail
+    with this variable's name instead of the SDK's ``AuthenticationError``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    auth_id: str = Field(alias="PLIVO_AUTH_ID")
+
+    @field_validator("auth_id")
+    @classmethod
+    def _plivo_auth_id(cls, value: str) -> str:
+        if not re.fullmatch(PLIVO_AUTH_ID_PATTERN, value):
+            raise ValueError(
+                "must be MA or SA followed by 18 upper-case letters or digits (the Auth ID on the Plivo "
+                "console's overview page); the plivo SDK refuses anything else"
+            )
+        return value
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _from_environment(model: type[ModelT]) -> ModelT:
     try:
-        return Settings.model_validate(dict(os.environ))
+        return model.model_validate(dict(os.environ))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read and validate the environment once per container (tests call ``get_settings.cache_clear()``)."""
+    return _from_environment(Settings)
+
+
+@lru_cache(maxsize=1)
+def get_plivo_account() -> PlivoAccount:
+    """The Plivo account the REST client uses, validated once per container when first needed."""
+    return _from_environment(PlivoAccount)

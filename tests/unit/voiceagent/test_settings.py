@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiceagent.settings import ConfigurationError, MachinePolicy, get_settings
+from voiceagent.settings import ConfigurationError, MachinePolicy, get_plivo_account, get_settings
 
 
 def test_settings_are_read_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,6 +28,20 @@ def test_public_base_url_loses_its_trailing_slash(monkeypatch: pytest.MonkeyPatc
         ("DEFAULT_MACHINE_POLICY", "voicemail"),
         ("WEBSOCKET_URL", "https://not-a-websocket"),
         ("PLIVO_AUTH_TOKEN_PARAM", "no-leading-slash"),
+        # Values Plivo or AWS would refuse later fail here, at the container's start:
+        ("PLIVO_AUTH_TOKEN_PARAM", "/aws/reserved"),  # SSM reserves names prefixed with aws or ssm
+        ("PLIVO_AUTH_TOKEN_PARAM", "/SSM-token"),
+        ("PLIVO_AUTH_TOKEN_PARAM", "/plivo//token"),  # an empty level
+        ("PLIVO_AUTH_TOKEN_PARAM", "/plivo/token/"),
+        ("PLIVO_AUTH_TOKEN_PARAM", "/plivo token"),
+        ("PLIVO_AUTH_TOKEN_PARAM", "/" + "/".join(["level"] * 16)),  # SSM allows 15 levels
+        ("PLIVO_AUTH_TOKEN_PARAM", "/" + "a" * 1011),
+        ("STREAM_TOKEN_SECRET_PARAM", "stream-key"),
+        ("VOICEMAIL_VOICE", "Joanna"),  # a Polly voice needs its Polly. namespace on Plivo
+        ("VOICEMAIL_VOICE", "woman"),
+        ("VOICEMAIL_LANGUAGE", "english"),
+        ("VOICEMAIL_LANGUAGE", "en_US"),
+        ("AGENT_POLLY_VOICE", "Polly.Joanna"),
     ],
 )
 def test_invalid_values_fail_fast_with_the_variable_name(
@@ -36,3 +50,54 @@ def test_invalid_values_fail_fast_with_the_variable_name(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=name):
         get_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PLIVO_AUTH_TOKEN_PARAM", "/plivo-voice-agent/prod/auth-token"),
+        ("PLIVO_AUTH_TOKEN_PARAM", "/team.voice/Plivo_Token"),
+        ("PLIVO_AUTH_TOKEN_PARAM", "/plivo/aws/token"),  # aws below the first level is fine
+        ("STREAM_TOKEN_SECRET_PARAM", "/plivo-voice-agent/prod/stream-key"),
+        ("VOICEMAIL_VOICE", "MAN"),
+        ("VOICEMAIL_VOICE", "Polly.Joanna"),
+        ("VOICEMAIL_VOICE", "Polly.Matthew-Neural"),
+        ("VOICEMAIL_LANGUAGE", "es-ES"),
+        ("VOICEMAIL_LANGUAGE", "arb"),
+        ("VOICEMAIL_LANGUAGE", "en-GB-WLS"),
+        ("AGENT_POLLY_VOICE", "Matthew"),
+    ],
+)
+def test_values_plivo_and_aws_accept_are_accepted(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    get_settings()
+
+
+@pytest.mark.parametrize("auth_id", ["MA123", "ma" + "A" * 18, "MAabc-_ !@#$%^&*()12", "MA" + "A" * 19, ""])
+def test_a_wrong_plivo_auth_id_fails_only_where_plivo_is_called_and_names_the_variable(
+    auth_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLIVO_AUTH_ID", auth_id)
+
+    get_settings()  # everything that does not call Plivo keeps working
+    with pytest.raises(ConfigurationError, match=r"PLIVO_AUTH_ID: .*MA or SA followed by 18"):
+        get_plivo_account()
+
+
+def test_a_missing_plivo_auth_id_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLIVO_AUTH_ID")
+    with pytest.raises(ConfigurationError, match="PLIVO_AUTH_ID: Field required"):
+        get_plivo_account()
+
+
+@pytest.mark.parametrize("auth_id", ["MAAAAAAAAAAAAAAAAAAA", "SA0123456789ABCDEFGH"])
+def test_account_and_subaccount_ids_are_accepted_once_per_container(
+    auth_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLIVO_AUTH_ID", auth_id)
+    account = get_plivo_account()
+    assert account.auth_id == auth_id
+    monkeypatch.setenv("PLIVO_AUTH_ID", "MA123")
+    assert get_plivo_account() is account

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voiceagent import routes
 from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
-from voiceagent.settings import HttpUrlText, MachinePolicy, Settings
+from voiceagent.settings import HttpUrlText, MachinePolicy, Settings, SpeakLanguage, SpeakVoice
 from voiceagent.store.placements import PlacementRepository
 
 Destination = Annotated[str, Field(pattern=r"^(\+?[1-9]\d{6,14}|sip:[^\s<>]{3,200})$")]
@@ -52,8 +52,8 @@ class PlaceCallRequest(BaseModel):
     policy: MachinePolicy | None = None
     voicemail_message: str | None = Field(default=None, min_length=1, max_length=3000)
     voicemail_audio_url: HttpUrlText | None = None
-    voicemail_voice: str | None = Field(default=None, min_length=1, max_length=64)
-    voicemail_language: str | None = Field(default=None, min_length=2, max_length=16)
+    voicemail_voice: SpeakVoice | None = None
+    voicemail_language: SpeakLanguage | None = None
     machine_detection_time: int | None = Field(default=None, ge=2000, le=10000)
     tuning: MachineDetectionTuning | None = None
     ring_timeout: int | None = Field(default=None, ge=5, le=120)

@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 from voiceagent import observability
 from voiceagent.credentials import plivo_auth_token
 from voiceagent.plivo.xml import StreamOptions
-from voiceagent.settings import get_settings
+from voiceagent.settings import get_plivo_account, get_settings
 
 if TYPE_CHECKING:
     import plivo
@@ -247,6 +247,14 @@ class PlivoGateway:
         )
         return ApiResult("already_ended" if ended else "transferred", attempts)
 
+    def account(self, *, deadline: Deadline) -> ApiResult:
+        """Read the account (``GET Account/{auth_id}/``): the one read-only call, proving the credentials."""
+        response, attempts = self._call(
+            "get_account", lambda: self._client.account.get(), deadline=deadline, ambiguous_ok=True
+        )
+        detail = {name: str(getattr(response, name, "") or "") for name in ("name", "account_type")}
+        return ApiResult("ok", attempts, detail)
+
     def start_stream(self, call_uuid: str, options: StreamOptions, *, deadline: Deadline) -> ApiResult:
         """Start a new audio stream on a live call, with the same settings as the answer XML's <Stream>."""
         response, attempts, ended = self._on_call(
@@ -343,13 +351,27 @@ def _client(auth_id: str, auth_token: str, timeout: float) -> plivo.RestClient:
     return plivo.RestClient(auth_id=auth_id, auth_token=auth_token, timeout=timeout)
 
 
-def plivo_gateway() -> PlivoGateway:
-    settings = get_settings()
-    if settings.plivo_api_base_url:
-        _point_sdk_at(settings.plivo_api_base_url)
+def gateway_for(
+    auth_id: str, auth_token: str, *, timeout: float, api_base_url: str | None = None
+) -> PlivoGateway:
+    """A gateway for these credentials (``api_base_url``: another Plivo API, e.g. the local stack's fake)."""
+    if api_base_url:
+        _point_sdk_at(api_base_url)
     # Keyed on the token, so a rotated token builds a new client instead of failing with 401s.
-    client = _client(settings.plivo_auth_id, plivo_auth_token(), settings.plivo_timeout_seconds)
-    return PlivoGateway(client, request_timeout=settings.plivo_timeout_seconds)
+    return PlivoGateway(_client(auth_id, auth_token, timeout), request_timeout=timeout)
+
+
+def plivo_gateway() -> PlivoGateway:
+    """The functions' gateway. Called only where a REST call is about to be made: it checks PLIVO_AUTH_ID
+    (failing with the variable's name) and reads the auth token from SSM."""
+    settings = get_settings()
+    account = get_plivo_account()
+    return gateway_for(
+        account.auth_id,
+        plivo_auth_token(),
+        timeout=settings.plivo_timeout_seconds,
+        api_base_url=settings.plivo_api_base_url,
+    )
 
 
 def reset_client() -> None:

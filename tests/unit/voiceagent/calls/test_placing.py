@@ -22,6 +22,8 @@ VALID = {"to": "+14155550199", "from": "14155550100"}
         ({"machine_detection_time": 10001}, "machine_detection_time"),
         ({"policy": "voicemail"}, "policy"),
         ({"metadata": {f"k{i}": "v" for i in range(21)}}, "metadata"),
+        ({"voicemail_voice": "Joanna"}, "voicemail_voice"),  # Plivo wants Polly.Joanna
+        ({"voicemail_language": "english"}, "voicemail_language"),
     ],
 )
 def test_invalid_requests_name_the_problem(changes: dict[str, Any], message: str) -> None:

@@ -91,3 +91,30 @@ def test_a_rotated_auth_token_gets_a_new_client(aws_stack: Any) -> None:
     parameters.clear_caches()  # type: ignore[no-untyped-call]
 
     assert plivo_gateway()._client is not first
+
+
+def test_reading_the_account_proves_the_credentials(
+    aws_stack: Any, plivo_rest: responses.RequestsMock
+) -> None:
+    plivo_rest.get(
+        f"{api.ACCOUNT}/",
+        json={"api_id": "a", "auth_id": c.TEST_AUTH_ID, "name": "Acme", "account_type": "standard"},
+    )
+
+    result = plivo_gateway().account(deadline=Deadline.after(8))
+
+    assert (result.outcome, result.attempts) == ("ok", 1)
+    assert result.detail == {"name": "Acme", "account_type": "standard"}
+    (call,) = plivo_rest.calls
+    assert call.request.method == "GET"
+
+
+def test_reading_the_account_with_a_wrong_token_fails_with_401(
+    aws_stack: Any, plivo_rest: responses.RequestsMock
+) -> None:
+    plivo_rest.get(f"{api.ACCOUNT}/", json={"error": "authentication failed"}, status=401)
+
+    with pytest.raises(PlivoApiError) as raised:
+        plivo_gateway().account(deadline=Deadline.after(8))
+
+    assert (raised.value.status, raised.value.attempts) == (401, 1)
