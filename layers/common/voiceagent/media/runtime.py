@@ -220,7 +220,7 @@ class MediaRuntime:
         if decision is None:
             decision = Decision(moved)
         if beep is not None:
-            decision.actions.append({"count": {"name": "BeepsHeard", "dimensions": {}}})
+            decision.actions.append({"count": "beep"})
         if decision.state != state or decision.actions:
             decision.state = replace(decision.state, media_seq=position or state.media_seq, clock_ms=clock)
         return decision
@@ -253,7 +253,7 @@ class MediaRuntime:
         facts["voicemail_wait_ms"] = clock - waiting_since
         decision.actions += [
             {"call": {"facts": facts}},
-            {"count": {"name": "VoicemailStarts", "dimensions": {"trigger": trigger}}},
+            {"count": "voicemail_start", "trigger": trigger},
         ]
         return decision
 
@@ -366,7 +366,7 @@ class MediaRuntime:
                     overwrite=action["call"].get("overwrite"),
                 )
             elif "count" in action:
-                observability.count(action["count"]["name"], **action["count"]["dimensions"])
+                _count(action)
         if not gone:
             self.connections.clear_outbox(record.connection_id, entry, self.clock())
 
@@ -386,6 +386,14 @@ class MediaRuntime:
             logger.error("agent call control failed", extra={"error": str(exc)})
             facts = {"agent_call_control_error": str(exc)}
         self.calls.update_call(call_uuid, self.clock(), facts=facts)
+
+
+def _count(action: dict[str, Any]) -> None:
+    """Metrics a committed frame asked for, emitted once its effects are carried out."""
+    if action["count"] == "beep":
+        observability.count("BeepsHeard")
+    else:
+        observability.count("VoicemailStarts", trigger=str(action["trigger"]))
 
 
 def _beep_dict(beep: Beep | None) -> dict[str, Any] | None:
