@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
+import random
 import secrets
 import time
 import uuid
@@ -26,22 +28,32 @@ from xml.etree import ElementTree
 import aiohttp
 from aiohttp import web
 
-from tests.support.audio import silence, tone
+from tests.support import corpus
+from tests.support.audio import silence
 from tests.support.plivo_signing import sign_v3
 from voiceagent.media.audio import ulaw_energy
 
 log = logging.getLogger("local.plivo")
 
 FRAME_MS = 20
-SPEECH_FRAME = tone(220, FRAME_MS, 0.4)
 SILENCE_FRAME = silence(FRAME_MS)
 LOUD_POWER = 32768.0**2 * 1e-4
 """-40 dBFS: louder than this is sound, for ``<Wait silence>`` (the stack's VAD threshold too)."""
 
 
-def speech_frames(ms: int) -> tuple[bytes, ...]:
-    """The callee talking for ``ms``."""
-    return (SPEECH_FRAME,) * (ms // FRAME_MS)
+@functools.cache
+def _voice() -> tuple[bytes, ...]:
+    """Twelve seconds of one synthetic speaker talking without a pause (harmonics, formants, gliding pitch,
+    syllables): what a speech detector hears from a callee, and what a beep detector must not mistake."""
+    rng = random.Random("local-callee")
+    return corpus.encode(corpus.speech(rng, corpus.Speaker.random(rng), 12.0, (), -20.0).samples)
+
+
+def speech_frames(ms: int, start_ms: int = 0) -> tuple[bytes, ...]:
+    """The callee talking for ``ms`` (a stretch of the synthetic voice, from ``start_ms`` into it)."""
+    voice = _voice()
+    first = start_ms // FRAME_MS
+    return tuple(voice[(first + index) % len(voice)] for index in range(ms // FRAME_MS))
 
 
 def _plivo_time() -> str:
@@ -385,7 +397,7 @@ class PlivoSimulator:
                 return
             stream = self.streams.get(call.call_uuid, stream)
             if isinstance(step, Speak):
-                await self._play_audio(call, speech_frames(step.ms))
+                await self._play_audio(call, speech_frames(step.ms, call.audio_ms))
             elif isinstance(step, Quiet):
                 await self._play_audio(call, (SILENCE_FRAME,) * (step.ms // FRAME_MS))
             elif isinstance(step, Audio):

@@ -49,8 +49,8 @@ def _agent_voicemail(report: dict[str, Any], call: SimCall) -> list[str]:
     problems = []
     if "played voicemail" not in call.events:
         problems.append("the voicemail message was never played to the end")
-    if "voicemail played" not in _timeline(report):
-        problems.append("voicemail played not on the timeline")
+    if "voicemail message finished" not in _timeline(report):
+        problems.append("the voicemail message did not finish on the timeline")
     if "REST hangup" not in call.events:
         problems.append("the agent did not hang up after the message")
     return problems

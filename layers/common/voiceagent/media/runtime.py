@@ -136,12 +136,10 @@ class MediaRuntime:
         old = self.connections.detach(connection_id, self.clock())
         if old is None:
             return None
-        agent_state = StreamState.from_dict(old.get("state")).agent
+        agent_state = StreamState.from_dict(old.state).agent
         if agent_state:
-            self.calls.update_call(
-                str(old["call_uuid"]), self.clock(), overwrite={"agent_state": agent_state}
-            )
-        return str(old["call_uuid"])
+            self.calls.update_call(old.call_uuid, self.clock(), overwrite={"agent_state": agent_state})
+        return old.call_uuid
 
     # ------------------------------------------------------------------ deciding (pure)
 

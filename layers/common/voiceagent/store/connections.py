@@ -10,6 +10,7 @@ leaves them for the next frame to finish. Machine detection asks for a voicemail
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,17 @@ if TYPE_CHECKING:
 OUTBOX_PREFIX = "ob_"
 """Outbox entries are top-level attributes ``ob_<version>``: added with the state that decided them,
 removed by whoever carried them out, never rewritten by a later state write."""
+
+# The state and outbox entries are stored as compact JSON strings, not DynamoDB maps: the same size and price,
+# and nothing ever reads or updates a part of them, while maps cost every frame a deeper (de)serialisation.
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _load(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else {}
 
 
 @dataclass(frozen=True)
@@ -54,18 +66,20 @@ def _record(connection_id: str, item: dict[str, Any]) -> ConnectionRecord | None
     call_uuid = item.get("call_uuid")
     if not isinstance(call_uuid, str):
         return None
-    outbox = [
-        OutboxEntry(
-            int(name[len(OUTBOX_PREFIX) :]), list(value.get("actions") or []), int(value.get("at", 0))
-        )
-        for name, value in item.items()
-        if name.startswith(OUTBOX_PREFIX) and isinstance(value, dict)
-    ]
+    outbox = []
+    for name, value in item.items():
+        if name.startswith(OUTBOX_PREFIX):
+            entry = _load(value)
+            outbox.append(
+                OutboxEntry(
+                    int(name[len(OUTBOX_PREFIX) :]), list(entry.get("actions") or []), int(entry.get("at", 0))
+                )
+            )
     return ConnectionRecord(
         connection_id=connection_id,
         call_uuid=call_uuid,
         version=int(item.get("version", 0)),
-        state=dict(item.get("state") or {}),
+        state=dict(_load(item.get("state"))),
         voicemail_requested_at=item.get("voicemail_requested_at"),
         outbox=sorted(outbox, key=lambda entry: entry.version),
     )
@@ -127,10 +141,10 @@ class ConnectionRepository:
         connection is gone."""
         version = record.version + 1
         update = Update(now)
-        update.set("state", state)
+        update.set("state", _dump(state))
         update.set("version", version)
         if outbox:
-            update.set(f"{OUTBOX_PREFIX}{version}", {"actions": outbox, "at": _epoch_ms(now)})
+            update.set(f"{OUTBOX_PREFIX}{version}", _dump({"actions": outbox, "at": _epoch_ms(now)}))
         arguments = update.arguments()
         arguments["ExpressionAttributeValues"][":read"] = serialize(record.version)
         try:
@@ -160,14 +174,12 @@ class ConnectionRepository:
     def claim_outbox(self, connection_id: str, entry: OutboxEntry, now: datetime) -> bool:
         """Take over an entry whose owner stopped before carrying it out; True for exactly one caller."""
         update = Update(now)
-        update.set(entry.attribute, {"actions": entry.actions, "at": _epoch_ms(now)})
-        at = f"{update.name(entry.attribute)}.#at"
+        update.set(entry.attribute, _dump({"actions": entry.actions, "at": _epoch_ms(now)}))
         response = self._table.update_if(
             keys.connection_key(connection_id),
             update,
-            f"{at} = :seen",
-            names={"#at": "at"},
-            values={":seen": entry.created_ms},
+            f"{update.name(entry.attribute)} = :seen",
+            values={":seen": _dump({"actions": entry.actions, "at": entry.created_ms})},
         )
         return response is not None
 
@@ -183,16 +195,16 @@ class ConnectionRepository:
         )
         return response is not None
 
-    def detach(self, connection_id: str, now: datetime) -> dict[str, Any] | None:
+    def detach(self, connection_id: str, now: datetime) -> ConnectionRecord | None:
         """Forget the connection; clear it from its call unless a newer connection replaced it. Returns what
         the connection held (its call and final stream state), or None if it was unknown."""
         response = self._table.client.delete_item(
             TableName=self._table.name, Key=keys.connection_key(connection_id), ReturnValues="ALL_OLD"
         )
-        old = from_item(response.get("Attributes") or {})
-        call_uuid = old.get("call_uuid")
-        if not isinstance(call_uuid, str):
+        old = _record(connection_id, from_item(response.get("Attributes") or {}))
+        if old is None:
             return None
+        call_uuid = old.call_uuid
         update = Update(now)
         update.set("disconnected_at", iso(now))
         update.remove("connection_id")

@@ -66,7 +66,7 @@ def test_a_connection_is_attached_read_back_and_detached(aws_stack: Any) -> None
 
     old = store.connections.detach("conn-1", NOW + timedelta(seconds=5))
     assert old is not None
-    assert old["call_uuid"] == "c1"
+    assert old.call_uuid == "c1"
 
     call = store.calls.get_call("c1") or {}
     assert "connection_id" not in call
