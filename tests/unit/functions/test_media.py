@@ -138,10 +138,11 @@ def test_disconnect_removes_the_connection_from_its_call(
     play(stream.start(), lambda_context)
     assert handle("media_disconnect", lambda_context) == {"statusCode": 200}
 
-    (record,) = table_items()
+    (record,) = [item for item in table_items() if item["sk"] == "CALL"]
     assert "connection_id" not in record
     assert "disconnected_at" in record
     assert record["agent_state"] == {"phase": "greeting"}  # kept for a stream that reconnects
+    assert not [item for item in table_items() if item["pk"].startswith("CONN#")]
 
 
 def test_disconnect_keeps_a_newer_connection(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
@@ -292,6 +293,32 @@ def test_a_gone_connection_is_cleaned_up(stream: StreamFrames, lambda_context: A
 
     assert not [item for item in table_items() if item["pk"].startswith("CONN#")]
     assert "connection_id" not in call()
+
+
+def test_what_the_agent_did_is_on_the_calls_timeline(
+    stream: StreamFrames, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    from functions.calls import app as calls_app
+
+    plivo_rest.delete(api.call_url(), status=204)
+    play([stream.start(), stream.played("greeting")], lambda_context)
+    play(
+        [*stream.speech(300), *stream.silence(700), stream.dtmf("#"), stream.played("goodbye")],
+        lambda_context,
+    )
+
+    report = json.loads(calls_app.lambda_handler(load_event("calls_report"), lambda_context)["body"])
+    agent = [
+        (entry["event"], entry["detail"])
+        for entry in report["timeline"]
+        if entry["event"].startswith("agent")
+    ]
+    assert agent == [
+        ("agent: stream started", "plays greeting"),
+        ("agent: heard the callee", "plays acknowledge"),
+        ("agent: dtmf #", "stops talking (clearAudio), plays goodbye"),
+        ("agent: our audio played", "hangs up (agent said goodbye)"),
+    ]
 
 
 def test_steady_audio_reads_once_per_frame_and_writes_only_on_changes(

@@ -69,6 +69,17 @@ def _stream_event_detail(item: dict[str, Any]) -> str:
     return ""
 
 
+_AGENT_EVENTS = {
+    "start": "stream started",
+    "media": "heard the callee",
+    "voicemail": "voicemail time",
+    "played": "our audio played",
+    "cleared": "audio cleared",
+    "stop": "stream stopped",
+}
+"""How the media route's decisions read on the timeline (a DTMF reads as itself: ``dtmf 5``)."""
+
+
 def _stream_row(stream: dict[str, Any], call: dict[str, Any], stream_timeout_seconds: int) -> dict[str, Any]:
     return {
         "stream_id": stream["stream_id"],
@@ -106,6 +117,14 @@ def _timeline(history: CallHistory) -> list[dict[str, Any]]:
             "detail": f"{recovery.get('result')} (dropped {recovery.get('dropped_stream_id')})",
         }
         for recovery in history.recoveries
+    ]
+    entries += [
+        {
+            "at": event["at"],
+            "event": f"agent: {_AGENT_EVENTS.get(event['event'], event['event'])}",
+            "detail": event.get("detail", ""),
+        }
+        for event in history.agent_events
     ]
     entries.sort(key=lambda entry: parse_iso(entry["at"]))
     if entries:

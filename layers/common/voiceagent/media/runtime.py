@@ -118,9 +118,8 @@ class MediaRuntime:
             current = StreamState.from_dict(record.state)
             if decision.dropped or (decision.state == current and not decision.actions):
                 return decision.label
-            applied, written = self.connections.save_state(
-                record, decision.state.to_dict(), decision.actions, now
-            )
+            actions = decision.actions + _log(decision, now)
+            applied, written = self.connections.save_state(record, decision.state.to_dict(), actions, now)
             if applied and written is not None:
                 entry = next((entry for entry in written.outbox if entry.version == written.version), None)
                 if entry is not None:
@@ -163,7 +162,8 @@ class MediaRuntime:
             return Decision(state, label="not-started")
         view = self._view(record, state, now)
         if isinstance(message, protocol.DtmfMessage):
-            return self._apply(state, self.agent.on_dtmf(view, message.dtmf.digit), "dtmf")
+            digit = message.dtmf.digit
+            return self._apply(state, self.agent.on_dtmf(view, digit), f"dtmf {digit}")
         if isinstance(message, protocol.PlayedStreamMessage):
             return self._played(state, view, message.name, now)
         if isinstance(message, protocol.ClearedAudioMessage):
@@ -365,6 +365,10 @@ class MediaRuntime:
                 )
             elif "count" in action:
                 _count(action)
+            elif "log" in action:
+                self.calls.add_agent_event(
+                    record.call_uuid, stream_id, entry.version, action["log"], self.clock()
+                )
         if not gone:
             self.connections.clear_outbox(record.connection_id, entry, self.clock())
 
@@ -384,6 +388,27 @@ class MediaRuntime:
             logger.error("agent call control failed", extra={"error": str(exc)})
             facts = {"agent_call_control_error": str(exc)}
         self.calls.update_call(call_uuid, self.clock(), facts=facts)
+
+
+def _log(decision: Decision, now: datetime) -> list[dict[str, Any]]:
+    """What the agent did, for the call's timeline: the event and the actions it led to."""
+    done = [_describe(action) for action in decision.actions]
+    done = [text for text in done if text]
+    if not done and not decision.label.startswith("dtmf"):
+        return []
+    return [{"log": {"at": iso(now), "event": decision.label, "detail": ", ".join(done)}}]
+
+
+def _describe(action: dict[str, Any]) -> str:
+    if "play" in action:
+        return f"plays {action['play']}"
+    if "clear" in action:
+        return "stops talking (clearAudio)"
+    if "hangup" in action:
+        return f"hangs up ({action['hangup']})"
+    if "transfer" in action:
+        return f"transfers to {action['transfer']}"
+    return ""
 
 
 def _count(action: dict[str, Any]) -> None:

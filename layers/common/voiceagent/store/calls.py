@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from voiceagent.clock import iso
 from voiceagent.store import keys
-from voiceagent.store.dynamo import Table, Update, condition_failed, from_item
+from voiceagent.store.dynamo import Table, Update, condition_failed, from_item, to_item
 from voiceagent.store.states import ALLOWED_FROM, CallState
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class CallHistory:
     streams: list[dict[str, Any]]
     stream_events: list[dict[str, Any]]
     recoveries: list[dict[str, Any]]
+    agent_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _state_of(item: Mapping[str, Any] | None) -> CallState | None:
@@ -175,4 +176,15 @@ class CallRepository:
             streams=grouped[keys.ItemKind.STREAM],
             stream_events=grouped[keys.ItemKind.STREAM_EVENT],
             recoveries=grouped[keys.ItemKind.RECOVERY],
+            agent_events=grouped[keys.ItemKind.AGENT_EVENT],
         )
+
+    def add_agent_event(
+        self, call_uuid: str, stream_id: str, version: int, event: Mapping[str, Any], now: datetime
+    ) -> None:
+        """Note what the agent did (once per stream state version: a retried carry-out writes it again)."""
+        item = {
+            **keys.agent_event_key(call_uuid, stream_id, version),
+            **to_item({**event, "stream_id": stream_id, keys.TTL_ATTRIBUTE: self._table.expiry(now)}),
+        }
+        self._table.client.put_item(TableName=self._table.name, Item=item)

@@ -22,6 +22,7 @@ class ItemKind(StrEnum):
     STREAM = "stream"
     STREAM_EVENT = "stream_event"
     RECOVERY = "recovery"
+    AGENT_EVENT = "agent_event"
     OTHER = "other"
 
 
@@ -30,6 +31,7 @@ _PREFIXES = (
     ("STREAMEVENT#", ItemKind.STREAM_EVENT),
     ("STREAM#", ItemKind.STREAM),
     ("RECOVERY#", ItemKind.RECOVERY),
+    ("AGENT#", ItemKind.AGENT_EVENT),
 )
 
 
@@ -55,6 +57,11 @@ def stream_event_key(call_uuid: str, idempotency_key: str) -> dict[str, Any]:
 
 def recovery_key(call_uuid: str, attempt: int) -> dict[str, Any]:
     return _key(call_partition(call_uuid), f"RECOVERY#{attempt:03d}")
+
+
+def agent_event_key(call_uuid: str, stream_id: str, version: int) -> dict[str, Any]:
+    """What the agent did on a stream, one item per state version that carried out actions."""
+    return _key(call_partition(call_uuid), f"AGENT#{stream_id}#{version:06d}")
 
 
 def placement_key(placement_id: str) -> dict[str, Any]:
