@@ -112,7 +112,8 @@ Step = Speak | Quiet | Audio | Press | DropStream | Degrade | HangUp
 
 @dataclass(frozen=True)
 class Callee:
-    """Who answers and what they do. ``machine_after_ms``: Plivo's detection fires this long after answer."""
+    """Who answers and what they do. ``machine_after_ms``: Plivo's detection fires once this much of the
+    callee's audio has played (the audio starts when the call is answered)."""
 
     script: tuple[Step, ...]
     machine_after_ms: int | None = None
@@ -449,9 +450,11 @@ class PlivoSimulator:
             call.marks[name] = origin + round(offset)
 
     async def _detect_machine(self, call: SimCall) -> None:
-        await asyncio.sleep((call.callee.machine_after_ms or 0) / 1000)
+        while call.audio_ms < (call.callee.machine_after_ms or 0) and not call.ended.is_set():
+            await asyncio.sleep(FRAME_MS / 1000)
         if call.ended.is_set() or not call.params.get("machine_detection"):
             return
+        call.marks["machine_detected"] = call.audio_ms
         call.note("machine detected")
         call.machine_detection_posts += 1
         await self.post(

@@ -262,7 +262,9 @@ class MediaRuntime:
             return "beep"
         vad = state.vad
         last = state.last_beep
-        if last is not None and not vad.speaking:
+        if last is not None:
+            # The beep is the last thing heard unless speech began after it (the speech detector hears the
+            # beep itself, and line noise after it, as one stretch that began before the beep ended).
             spoke_after = vad.spoke_from is not None and vad.spoke_from > int(last["ended_ms"]) + (
                 self.rules.speech_after_beep_ms
             )

@@ -2,7 +2,9 @@
 
 A frame is loud when its power reaches the threshold. Speech starts once loud frames have lasted ``start_ms``
 without a quiet one (so clicks don't count) and ends once quiet frames have lasted ``end_ms`` without a loud
-one (so pauses between words don't count).
+one (so pauses between words don't count). Once speaking, a frame stays "loud" down to ``sustain_dbfs``, 10 dB
+lower: quiet syllables of soft speech do not count as silence (a voicemail greeting read softly must not
+look over before it is).
 
 Frames of one call run on any Lambda container, so the detector keeps nothing in memory: ``step`` takes the
 state the previous frames left and returns the next one. Durations come from the stream's frame clock (the
@@ -60,6 +62,8 @@ class EnergyVad:
     threshold_dbfs: float = -40.0
     start_ms: int = 60
     end_ms: int = 600
+    sustain_db: float = 10.0
+    """How far under the threshold a frame still counts as speech once speech has started."""
 
     def __post_init__(self) -> None:
         if self.start_ms < 0 or self.end_ms < 0:
@@ -70,8 +74,14 @@ class EnergyVad:
         # Compare mean squares, not decibels: no logarithm per frame.
         return float(_FULL_SCALE_POWER * 10.0 ** (self.threshold_dbfs / 10.0))
 
-    def loud(self, frame: bytes) -> bool:
-        return bool(frame) and ulaw_energy(frame) >= self.threshold_power
+    @property
+    def sustain_power(self) -> float:
+        return float(_FULL_SCALE_POWER * 10.0 ** ((self.threshold_dbfs - self.sustain_db) / 10.0))
+
+    def loud(self, frame: bytes, speaking: bool = False) -> bool:
+        return bool(frame) and ulaw_energy(frame) >= (
+            self.sustain_power if speaking else self.threshold_power
+        )
 
     def step(
         self, state: VadState, frame: bytes, clock_ms: int, frame_ms: int = 20
@@ -79,7 +89,7 @@ class EnergyVad:
         """Account for the frame that covers ``[clock_ms, clock_ms + frame_ms)``; the event it completes."""
         if not frame:
             return state, None
-        loud = self.loud(frame)
+        loud = self.loud(frame, state.speaking)
         if loud == state.speaking:
             return (state if state.run_from is None else replace(state, run_from=None)), None
         run_from = clock_ms if state.run_from is None else state.run_from

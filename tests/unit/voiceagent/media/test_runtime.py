@@ -252,6 +252,24 @@ def test_machine_detection_after_the_beep_starts_the_message_at_once(aws_stack: 
     assert (call["beep_frequency_hz"], 380 <= call["beep_ms"] <= 420) == (1000, True)
 
 
+def test_line_noise_after_a_late_detected_beep_still_starts_the_message_at_once(aws_stack: Any) -> None:
+    store = open_store()
+    connect(store)
+    recorder, clock = Recorder(), Clock()
+    media = runtime(store, recorder, clock)
+    stream = StreamFrames()
+    noise = tone(300, 2000, 0.02)  # a hum under the threshold to start speech, above the one to end it
+    frames = [stream.start(), stream.played("greeting"), *stream.speech(1500), *stream.audio(BEEP)]
+    frames += stream.audio(noise)
+    for frame in frames:
+        media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    store.connections.request_voicemail(c.CONNECTION_ID, clock())
+    media.on_frame(c.CONNECTION_ID, body(stream.audio(tone(300, 20, 0.02))[0]), Deadline.after(5))
+
+    assert recorder.sent[-2:] == ["playAudio", "checkpoint:voicemail"]
+    assert (store.calls.get_call(c.CALL_UUID) or {})["voicemail_trigger"] == "late_beep"
+
+
 @pytest.mark.parametrize(
     ("after_request", "trigger"),
     [

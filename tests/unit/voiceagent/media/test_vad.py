@@ -114,3 +114,11 @@ def test_the_state_round_trips_through_a_plain_dict() -> None:
 def test_negative_durations_are_refused() -> None:
     with pytest.raises(ValueError, match="must not be negative"):
         EnergyVad(end_ms=-1)
+
+
+def test_soft_syllables_do_not_end_speech_once_it_started() -> None:
+    stream = Stream()
+    loud, soft = tone(440, 100, amplitude=0.05), tone(440, 700, amplitude=0.008)  # about -29 and -45 dBFS
+    assert stream.events(loud + soft) == [VadEvent.SPEECH_STARTED]  # soft: under -40 but above -50
+    assert stream.events(silence(700)) == [VadEvent.SPEECH_ENDED]
+    assert Stream().events(soft) == []  # the same softness does not start speech
