@@ -1,4 +1,4 @@
-"""moto's server for the local stack, in its own process: ``python -m tests.local.moto_server HOST PORT``.
+"""moto's server for the local stack, its own process: ``python -m tests.local.moto_server HOST PORT PORT``.
 
 Its own process, so the DynamoDB traffic of every frame does not share one interpreter's lock with the
 gateways and the simulated Plivo. Requests are applied one at a time: moto checks a write's condition and
@@ -18,23 +18,30 @@ from typing import Any
 class Serialized:
     """A WSGI application that runs one request at a time (each is atomic, as DynamoDB's writes are)."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], lock: threading.Lock) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self._lock = lock
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self._lock:
             return list(self._app(environ, start_response))
 
 
-def main(host: str, port: int) -> None:
+def main(host: str, port: int, dynamodb_port: int) -> None:
+    """Every service on ``port``; DynamoDB also on ``dynamodb_port``, through its own application: moto's
+    dispatcher (which finds the service of each request) doubles the cost of the one call every frame makes.
+    One process, so both share moto's state; one lock, so requests stay atomic across both ports."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # it would log every request
-    app = Serialized(DomainDispatcherApplication(create_backend_app))
-    make_server(host, port, app, threaded=True).serve_forever()
+    lock = threading.Lock()
+    everything = Serialized(DomainDispatcherApplication(create_backend_app), lock)
+    dynamodb = Serialized(create_backend_app("dynamodb"), lock)
+    fast = make_server(host, dynamodb_port, dynamodb, threaded=True)
+    threading.Thread(target=fast.serve_forever, name="dynamodb", daemon=True).start()
+    make_server(host, port, everything, threaded=True).serve_forever()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

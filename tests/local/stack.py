@@ -47,6 +47,7 @@ class LocalConfig:
     ws_port: int
     plivo_port: int
     moto_port: int
+    dynamodb_port: int
     auth_id: str
     auth_token: str
     public_base_url: str
@@ -70,6 +71,7 @@ class LocalConfig:
             ws_port=ws_port,
             plivo_port=port("LOCAL_PLIVO_PORT", 3002),
             moto_port=port("LOCAL_MOTO_PORT", 3003),
+            dynamodb_port=port("LOCAL_MOTO_DYNAMODB_PORT", 3004),
             auth_id=env.get("PLIVO_AUTH_ID", "MALOCALSTACK00000000"),
             auth_token=env.get("PLIVO_AUTH_TOKEN", "local-plivo-auth-token"),
             public_base_url=env.get("LOCAL_PUBLIC_BASE_URL", f"http://{host}:{http_port}"),
@@ -89,7 +91,7 @@ class LocalConfig:
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             "AWS_ENDPOINT_URL_SSM": moto,
-            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or moto,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or f"http://{self.host}:{self.dynamodb_port}",
             "AWS_ENDPOINT_URL_POLLY": moto,
             "STAGE": "local",
             "CALLS_TABLE_NAME": os.environ.get("CALLS_TABLE_NAME", TABLE_NAME),
@@ -133,7 +135,14 @@ def tunable_settings() -> dict[str, str]:
 def _start_moto(config: LocalConfig) -> subprocess.Popen[bytes]:
     """moto's server in its own process (tests.local.moto_server), once its port answers."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.local.moto_server", config.host, str(config.moto_port)],
+        [
+            sys.executable,
+            "-m",
+            "tests.local.moto_server",
+            config.host,
+            str(config.moto_port),
+            str(config.dynamodb_port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -143,7 +152,9 @@ def _start_moto(config: LocalConfig) -> subprocess.Popen[bytes]:
             raise RuntimeError(
                 f"moto's server exited with {server.returncode} (is port {config.moto_port} free?)"
             )
-        with contextlib.suppress(OSError), socket.create_connection((config.host, config.moto_port), 0.2):
+        with contextlib.suppress(OSError):
+            for port in (config.moto_port, config.dynamodb_port):
+                socket.create_connection((config.host, port), 0.2).close()
             return server
         time.sleep(0.1)
     server.kill()
@@ -216,8 +227,10 @@ class LocalStack:
                 f"  HTTP API        {c.public_base_url}  (webhooks: /plivo/answer, /plivo/hangup, …; /calls)",
                 f"  WebSocket API   {c.websocket_url}  (@connections at http://{c.host}:{c.ws_port})",
                 f"  Plivo REST API  http://{c.host}:{c.plivo_port}  (simulated; auth id {c.auth_id})",
-                f"  DynamoDB        {c.dynamodb_endpoint or f'moto at http://{c.host}:{c.moto_port}'}",
-                "  env: LOCAL_HTTP_PORT LOCAL_WS_PORT LOCAL_PLIVO_PORT LOCAL_MOTO_PORT PLIVO_AUTH_ID",
+                f"  DynamoDB        {c.dynamodb_endpoint or f'moto at http://{c.host}:{c.dynamodb_port}'}",
+                f"  SSM, …          moto at http://{c.host}:{c.moto_port}",
+                "  env: LOCAL_HTTP_PORT LOCAL_WS_PORT LOCAL_PLIVO_PORT LOCAL_MOTO_PORT",
+                "       LOCAL_MOTO_DYNAMODB_PORT PLIVO_AUTH_ID",
                 "       PLIVO_AUTH_TOKEN LOCAL_PUBLIC_BASE_URL LOCAL_WEBSOCKET_URL LOCAL_DYNAMODB_ENDPOINT",
                 "  place a call:   .venv/bin/voiceagent call --to +14155550123 --from +14155550100",
                 f"                  --api-url {c.public_base_url} --no-sign",
