@@ -8,22 +8,37 @@ to one item, and the media route's correctness rests on it.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+STATS_PATH = "/_local/stats"
+"""``GET`` here answers the count of requests by operation (``X-Amz-Target``) since the server started: how
+the bench counts DynamoDB operations per frame across every container."""
+
 
 class Serialized:
-    """A WSGI application that runs one request at a time (each is atomic, as DynamoDB's writes are)."""
+    """A WSGI application that runs one request at a time (each is atomic, as DynamoDB's writes are), and
+    counts them by operation."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], lock: threading.Lock) -> None:
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], lock: threading.Lock, counts: Counter[str]
+    ) -> None:
         self._app = app
         self._lock = lock
+        self._counts = counts
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("PATH_INFO") == STATS_PATH:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(dict(self._counts)).encode()]
+        target = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
         with self._lock:
+            self._counts[target or "other"] += 1
             return list(self._app(environ, start_response))
 
 
@@ -35,9 +50,9 @@ def main(host: str, port: int, dynamodb_port: int) -> None:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # it would log every request
-    lock = threading.Lock()
-    everything = Serialized(DomainDispatcherApplication(create_backend_app), lock)
-    dynamodb = Serialized(create_backend_app("dynamodb"), lock)
+    lock, counts = threading.Lock(), Counter[str]()
+    everything = Serialized(DomainDispatcherApplication(create_backend_app), lock, counts)
+    dynamodb = Serialized(create_backend_app("dynamodb"), lock, counts)
     fast = make_server(host, dynamodb_port, dynamodb, threaded=True)
     threading.Thread(target=fast.serve_forever, name="dynamodb", daemon=True).start()
     make_server(host, port, everything, threaded=True).serve_forever()

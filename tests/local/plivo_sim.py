@@ -146,6 +146,10 @@ class SimCall:
     """Where the callee's audio was last louder than silence (for ``<Wait silence>``)."""
     marks: dict[str, int] = field(default_factory=dict)
     """Moments of the callee's audio (``Audio.marks``) and of ours (``message_started``), on ``audio_ms``."""
+    talked_over_at: int | None = None
+    """Where the callee last started talking while our audio played (a barge-in, until we clear)."""
+    barge_in_ms: list[int] = field(default_factory=list)
+    """For each barge-in: from the callee's first word to our clearAudio arriving (ms)."""
 
     def note(self, what: str) -> None:
         self.events.append(what)
@@ -239,6 +243,9 @@ class Stream:
             elif event == "clearAudio":
                 self.queue.clear()
                 self.batch_started = None
+                if self.call.talked_over_at is not None:
+                    self.call.barge_in_ms.append(self.call.audio_ms - self.call.talked_over_at)
+                    self.call.talked_over_at = None
                 self.call.note("audio cleared")
                 await self.send({"event": "clearedAudio"})
             self.queue_changed.set()
@@ -261,6 +268,7 @@ class Stream:
                 if value == "voicemail" and self.batch_started is not None:
                     self.call.marks.setdefault("message_started", self.batch_started)
                 self.batch_started = None
+                self.call.talked_over_at = None  # our audio ended before any clear: not a barge-in
                 await self.send({"event": "playedStream", "name": value})
                 self.call.note(f"played {value}")
                 continue
@@ -441,9 +449,12 @@ class PlivoSimulator:
             current = self.streams.get(call.call_uuid)
             if current is not None and not current.closed.is_set():
                 await current.media(frame)
-            call.audio_ms += FRAME_MS
             if ulaw_energy(frame) >= LOUD_POWER:
-                call.last_loud_ms = call.audio_ms
+                playing = current is not None and current.batch_started is not None
+                if playing and call.talked_over_at is None and call.audio_ms - call.last_loud_ms >= 300:
+                    call.talked_over_at = call.audio_ms
+                call.last_loud_ms = call.audio_ms + FRAME_MS
+            call.audio_ms += FRAME_MS
             # Real-time pace against the clock, so slow handling does not stretch the call.
             await asyncio.sleep(max(0.0, started + (index + 1) * FRAME_MS / 1000 - time.monotonic()))
         for name, offset in pending:
