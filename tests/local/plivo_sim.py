@@ -276,7 +276,7 @@ class Stream:
                 self.batch_started = self.call.audio_ms
             # Play up to 100 ms at a time so a clearAudio cuts the audio short, as it does on Plivo.
             chunk = min(value, 800)
-            await asyncio.sleep(chunk / 8000)
+            await asyncio.sleep(chunk / 8000 * self.sim.time_scale)
             if self.queue and self.queue[0] == (kind, value):
                 remaining = value - chunk
                 if remaining > 0:
@@ -298,9 +298,15 @@ class Stream:
 class PlivoSimulator:
     """Plivo's REST API (``rest_app``) plus the calls it places."""
 
-    def __init__(self, *, auth_id: str, auth_token: str, callees: Callable[[str], Callee]) -> None:
+    def __init__(
+        self, *, auth_id: str, auth_token: str, callees: Callable[[str], Callee], time_scale: float = 1.0
+    ) -> None:
         self.auth_id = auth_id
         self.auth_token = auth_token
+        self.time_scale = time_scale
+        """Seconds of wall time per second of call: above 1, every call plays slower (a loaded machine can
+        then carry more of them); everything the stack decides runs on the frame clock, so nothing else
+        changes."""
         self._callees = callees
         self.calls: dict[str, SimCall] = {}
         self.by_request: dict[str, SimCall] = {}
@@ -376,7 +382,7 @@ class PlivoSimulator:
 
     async def _run(self, call: SimCall) -> None:
         try:
-            await asyncio.sleep(call.callee.ring_ms / 1000)
+            await asyncio.sleep(call.callee.ring_ms / 1000 * self.time_scale)
             call.answered_at = time.monotonic()
             xml = await self.post(
                 call.params["answer_url"], self._form(call, CallStatus="in-progress", Event="StartApp")
@@ -456,7 +462,8 @@ class PlivoSimulator:
                 call.last_loud_ms = call.audio_ms + FRAME_MS
             call.audio_ms += FRAME_MS
             # Real-time pace against the clock, so slow handling does not stretch the call.
-            await asyncio.sleep(max(0.0, started + (index + 1) * FRAME_MS / 1000 - time.monotonic()))
+            pace = (index + 1) * FRAME_MS / 1000 * self.time_scale
+            await asyncio.sleep(max(0.0, started + pace - time.monotonic()))
         for name, offset in pending:
             call.marks[name] = origin + round(offset)
 
@@ -475,7 +482,7 @@ class PlivoSimulator:
             ),
         )
         if call.params["machine_detection"] == "hangup":
-            await asyncio.sleep(0.3)  # Plivo hangs up on the machine itself in this mode
+            await asyncio.sleep(0.3 * self.time_scale)  # Plivo hangs up on the machine itself in this mode
             await self._end(call, ("MACHINE_DETECTED", "Machine Detected", 9100, "Plivo"))
 
     async def _end(self, call: SimCall, cause: tuple[str, str, int, str]) -> None:
@@ -521,7 +528,7 @@ class PlivoSimulator:
             elif element.tag in ("Speak", "Play"):
                 call.marks.setdefault("message_started", call.audio_ms)
                 call.note(f"voicemail {element.tag.lower()}: {(element.text or '')[:40]}")
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.5 * self.time_scale)
             elif element.tag == "Hangup":
                 break
         await self._end(call, ("NORMAL_CLEARING", "End Of XML Instructions", 4010, "Plivo"))
@@ -548,7 +555,7 @@ class PlivoSimulator:
             def done() -> bool:
                 return False
 
-        deadline = time.monotonic() + float(element.get("length", "1"))
+        deadline = time.monotonic() + float(element.get("length", "1")) * self.time_scale
         while not done() and time.monotonic() < deadline and not call.ended.is_set():
             await asyncio.sleep(FRAME_MS / 1000)
 

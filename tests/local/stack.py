@@ -186,12 +186,16 @@ def default_callee(_to: str) -> Callee:
 
 
 class LocalStack:
-    def __init__(self, config: LocalConfig, callees: Callable[[str], Callee] = default_callee) -> None:
+    def __init__(
+        self, config: LocalConfig, callees: Callable[[str], Callee] = default_callee, time_scale: float = 1.0
+    ) -> None:
         self.config = config
         os.environ.update(config.function_environment())
         self.lambdas = Lambdas(FUNCTIONS, warm=config.containers, cap=2 * config.containers)
         self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", lambdas=self.lambdas)
-        self.plivo = PlivoSimulator(auth_id=config.auth_id, auth_token=config.auth_token, callees=callees)
+        self.plivo = PlivoSimulator(
+            auth_id=config.auth_id, auth_token=config.auth_token, callees=callees, time_scale=time_scale
+        )
         self._runners: list[web.AppRunner] = []
         self._moto: Any = None
 
