@@ -55,24 +55,33 @@ def detector_accuracy(seed: int = 7, per_kind: int = 40, drop: float = 0.02) -> 
     found: dict[str, int] = {}
     alarms: dict[str, int] = {}
     errors: list[float] = []
-    costs: list[float] = []
+    delays: list[float] = []
+    hz_errors: list[float] = []
+    costs: dict[str, list[float]] = {}
     for case in corpus.cases(seed, per_kind):
         state, beeps = BeepState(), []
         for index, frame in enumerate(case.frames):
             if rng.random() < drop:
                 continue
+            clock = index * corpus.FRAME_MS
             started = time.perf_counter()
-            state, beep = detector.step(state, frame, index * corpus.FRAME_MS)
-            costs.append((time.perf_counter() - started) * 1e6)
+            state, beep = detector.step(state, frame, clock)
+            costs.setdefault(case.label_at(clock + corpus.FRAME_MS / 2), []).append(
+                (time.perf_counter() - started) * 1e6
+            )
             if beep is not None:
-                beeps.append(beep)
+                beeps.append((beep, clock + corpus.FRAME_MS))
         if case.beep_end_ms is None:
             alarms[case.kind] = alarms.get(case.kind, 0) + len(beeps)
             continue
-        hits = [beep for beep in beeps if abs(beep.ended_ms - case.beep_end_ms) <= TOLERANCE_MS]
+        hits = [(beep, at) for beep, at in beeps if abs(beep.ended_ms - case.beep_end_ms) <= TOLERANCE_MS]
         found[case.kind] = found.get(case.kind, 0) + bool(hits)
         alarms[case.kind] = alarms.get(case.kind, 0) + len(beeps) - bool(hits)
-        errors += [hits[0].ended_ms - case.beep_end_ms] if hits else []
+        if hits:
+            beep, at = hits[0]
+            errors.append(abs(beep.ended_ms - case.beep_end_ms))
+            delays.append(at - case.beep_end_ms)
+            hz_errors.append(abs(beep.frequency_hz - (case.beep_hz or 0.0)))
     beep_cases = per_kind * len(corpus.BEEP_KINDS)
     return {
         "cases": per_kind * len(corpus.KINDS),
@@ -80,10 +89,12 @@ def detector_accuracy(seed: int = 7, per_kind: int = 40, drop: float = 0.02) -> 
         "recall": round(sum(found.values()) / beep_cases, 4),
         "false_alarms": alarms,
         "negative_cases": per_kind * len(corpus.NEGATIVE_KINDS),
-        "end_error_ms": spread([abs(error) for error in errors]),
+        "end_error_ms": spread(errors),
+        "reported_after_end_ms": spread(delays),
+        "frequency_error_hz": spread(hz_errors),
         "frame_cost_us": {
-            "p50": round(statistics.median(costs), 1),
-            "p99": round(percentile(costs, 0.99), 1),
+            label: {"p50": round(statistics.median(values), 1), "p99": round(percentile(values, 0.99), 1)}
+            for label, values in sorted(costs.items())
         },
         "dropped_frames": drop,
     }

@@ -61,13 +61,13 @@ def _linear14_to_ulaw(sample14: int) -> int:
     return ((segment << 4) | ((magnitude >> (segment + 1)) & 0x0F)) ^ mask
 
 
-_DECODED = tuple(_ulaw2linear(code) for code in range(256))
+DECODED = tuple(_ulaw2linear(code) for code in range(256))
 """Linear value of each mu-law code."""
 
-_DECODE_LOW = bytes(value & 0xFF for value in _DECODED)
-_DECODE_HIGH = bytes((value >> 8) & 0xFF for value in _DECODED)
+_DECODE_LOW = bytes(value & 0xFF for value in DECODED)
+_DECODE_HIGH = bytes((value >> 8) & 0xFF for value in DECODED)
 
-_SQUARES = tuple(value * value for value in _DECODED)
+_SQUARES = tuple(value * value for value in DECODED)
 """Squared linear value of each mu-law code, for energy without decoding."""
 
 

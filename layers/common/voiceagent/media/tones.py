@@ -42,8 +42,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from voiceagent.media.audio import _DECODED as DECODED
-from voiceagent.media.audio import SAMPLE_RATE, ulaw_to_pcm16
+from voiceagent.media.audio import DECODED, SAMPLE_RATE, ulaw_to_pcm16
 
 FRAME_SAMPLES = 160
 """Samples in a 20 ms frame."""
@@ -58,6 +57,13 @@ _FULL_SCALE_POWER = 32768.0**2
 
 _TABLE_STEP_HZ = 4
 """Projection tables exist every 4 Hz: at most 2 Hz off, which costs under 1 % of a clean tone's purity."""
+
+_PARTIALS = (0.5, 2.0 / 3.0, 4.0 / 3.0, 1.5, 2.0, 3.0)
+"""Where the other harmonics sit, as multiples of ``hz``, if ``hz`` is the fundamental of a note (2, 3) or
+the 2nd or 3rd harmonic of a voice (1/2, 3/2 and 2/3, 4/3): a sine has nothing there but noise."""
+
+_PARTIALS_SPAN = 120
+"""Partials are measured on 15 ms or more, which resolves them from the tone (and each other)."""
 
 _FULL_BLOCK = 0.75
 """An edge block with less than this share of the tone's block energy is only partly tone."""
@@ -79,9 +85,12 @@ def _symbols(threshold: int) -> bytes:
     return bytes(ord("n") if value < -h else ord("p") if value > h else ord("z") for value in DECODED)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=1024)
 def _projection(table_hz: int) -> tuple[list[float], list[float]]:
-    """Cos and sin of a tone at ``table_hz`` over one frame, built on first use (about 10 kB a pair)."""
+    """Cos and sin of a tone at ``table_hz`` over one frame, built on first use (~60 us, ~10 kB a pair).
+
+    Frequencies are multiples of 4 Hz, so at most 1000 pairs exist (10 MB); a call uses a handful.
+    """
     step = 2.0 * math.pi * table_hz / SAMPLE_RATE
     cosines = [math.cos(step * n) for n in range(FRAME_SAMPLES)]
     sines = [math.sin(step * n) for n in range(FRAME_SAMPLES)]
@@ -176,6 +185,8 @@ class Tonal:
     """Share of the measured span's power in one sinusoid at ``hz`` (1.0 for a clean sine)."""
     span: int
     """Samples measured: fewer than 160 where the tone starts or stops inside the frame."""
+    partials: float
+    """Share of the energy at ``_PARTIALS`` (0.0 if not asked for, or if the span is too short)."""
     power: float
     """Mean square over the span."""
     onset_ms: float
@@ -195,8 +206,14 @@ class BeepDetector:
     * ``floor_dbfs`` -52: 7 dB under the quietest beep to find (-45 dBFS); quieter frames cost a few us.
     * ``min_purity`` 0.8 to start a tone: a sine in white or pink noise at 10 dB SNR measures ~0.9; notes
       with harmonics and DTMF pairs stay under 0.8, and a voiced speech frame only rarely exceeds it.
-    * ``hold_purity`` 0.5 to continue one: noisy frames dip (single frames of a sine in pink noise at 10 dB
-      SNR to ~0.6), and continuing also needs the start's frequency and level, the stronger test.
+    * ``hold_purity`` 0.7 to continue one: a noisy frame may dip under 0.8 (a sine in white noise at 10 dB
+      SNR measures 0.83-0.95), and continuing also needs the start's frequency and level.
+    * ``max_partials`` 0.07: in the first ``min_ms`` of a tone, at most this share of a frame's energy may
+      sit where the tone's companions in a harmonic series would be (``_PARTIALS``). A note's 2nd and 3rd
+      harmonics, or a held high vowel's harmonics either side of the one under its first formant, put
+      0.055-0.2 there, so five frames in a row all pass only rarely; a sine in noise at 10 dB SNR puts under
+      0.05 (pink, near 500 Hz, very rarely up to ~0.08), and checking only the first 100 ms keeps the chance
+      of dropping a long beep that way negligible (and the cost off most tone frames).
     * ``hz_tolerance`` 2 % (at least ``hz_tolerance_min`` 10 Hz), widened for frames that hold only part of
       the tone: a steady tone measures within ~0.5 % even at 10 dB SNR, gliding speech moves further.
     * ``level_tolerance_db`` 6: a beep is steady; a note decays, a syllable swells.
@@ -212,7 +229,8 @@ class BeepDetector:
     max_ms: int = 1500
     floor_dbfs: float = -52.0
     min_purity: float = 0.8
-    hold_purity: float = 0.5
+    hold_purity: float = 0.7
+    max_partials: float = 0.07
     hz_tolerance: float = 0.02
     hz_tolerance_min: float = 10.0
     level_tolerance_db: float = 6.0
@@ -250,10 +268,13 @@ class BeepDetector:
         Pure: the result depends only on the arguments. The returned state is ``state`` itself unless a tone
         started or ended in this frame.
         """
-        tonal = self.analyse(frame)
+        partials = state.start_ms is None or clock_ms - state.start_ms < self.min_ms
+        tonal = self.analyse(frame, partials)
         if state.start_ms is None:
             return self._start(state, tonal, clock_ms), None
         if tonal is not None and tonal.from_start and self._same_tone(state, tonal):
+            if tonal.partials > self.max_partials:
+                return IDLE, None  # a note or a held vowel, not a beep
             if tonal.to_end:
                 return state, None
             # The tone stops inside this frame.
@@ -266,6 +287,8 @@ class BeepDetector:
 
     def _start(self, idle: BeepState, tonal: Tonal | None, clock_ms: int) -> BeepState:
         if tonal is None or not tonal.to_end or tonal.purity < self.min_purity:
+            return idle
+        if tonal.partials > self.max_partials:
             return idle
         return BeepState(
             start_ms=clock_ms + round(tonal.onset_ms),
@@ -311,8 +334,11 @@ class BeepDetector:
             return None
         return Beep(state.start_ms, ended_ms, state.hz, state.level_dbfs)
 
-    def analyse(self, frame: bytes) -> Tonal | None:
-        """The frame's steady in-range tone of purity >= ``hold_purity``, or None. Public for diagnostics."""
+    def analyse(self, frame: bytes, partials: bool = True) -> Tonal | None:
+        """The frame's steady in-range tone of purity >= ``hold_purity``, or None. Public for diagnostics.
+
+        ``partials`` asks for ``Tonal.partials`` (about 50 us more on a tonal frame).
+        """
         if len(frame) != FRAME_SAMPLES or max(frame.translate(_MAGNITUDE_RANK)) <= self._peak_floor:
             return None
         samples = array("h", ulaw_to_pcm16(frame))
@@ -353,14 +379,24 @@ class BeepDetector:
             sum(samples[i : i + BLOCK_SAMPLES]) / BLOCK_SAMPLES for i in range(fit_lo, fit_hi, BLOCK_SAMPLES)
         ]
         offsets = [mean for mean in means for _ in range(BLOCK_SAMPLES)]
-        hz, purity = _refine(list(map(operator.sub, samples[fit_lo:fit_hi], offsets)), fit_lo, coarse)
+        span = list(map(operator.sub, samples[fit_lo:fit_hi], offsets))
+        hz, purity, energy = _refine(span, fit_lo, coarse)
         low, high = self.min_hz * (1.0 - self.hz_tolerance), self.max_hz * (1.0 + self.hz_tolerance)
         if purity < self.hold_purity or not low <= hz <= high:
             return None
+        # A note whose fundamental dominates, or a high voice holding its pitch with one harmonic under its
+        # first formant, can be nearly as pure as a sine; the rest of its harmonic series is still there.
+        share = 0.0
+        if partials and fit_hi - fit_lo >= _PARTIALS_SPAN:
+            for ratio in _PARTIALS:
+                if hz * ratio < SAMPLE_RATE / 2 - 50:
+                    share += _fitted(span, fit_lo, round(hz * ratio / _TABLE_STEP_HZ) * _TABLE_STEP_HZ)
+            share /= energy
         return Tonal(
             hz=hz,
             purity=purity,
             span=fit_hi - fit_lo,
+            partials=share,
             power=sum(blocks[fit_first : fit_last + 1]) / (fit_hi - fit_lo),
             onset_ms=(lo + BLOCK_SAMPLES * (1.0 - head)) / _SAMPLES_PER_MS,
             offset_ms=(hi - BLOCK_SAMPLES * (1.0 - tail)) / _SAMPLES_PER_MS,
@@ -387,30 +423,34 @@ class BeepDetector:
         if not 0.85 * self._min_period - 1.0 <= period <= 1.15 * self._max_period + 1.0:
             return 0.0
         # Each interval is a whole number of periods (more than one where noise hid a crossing), give or take
-        # a sample of quantisation; a crossing that comes far too soon is noise and merges into the next.
-        periods = irregular = pending = 0
-        slack = max(1.0, 0.25 * period)
-        for interval in intervals:
-            pending += interval
-            if pending < 0.6 * period:
-                continue
-            count = round(pending / period)
-            periods += count
-            if abs(pending - count * period) > slack:
-                irregular += 1
-            pending = 0
-        if irregular * 4 > len(intervals):
-            return 0.0
-        return SAMPLE_RATE * periods / (ends[-1] - ends[0] - pending)
+        # a sample of quantisation; a crossing that comes far too soon is noise and merges into the next. The
+        # median of whole samples is a coarse period (4 for 2.1 kHz's 3.8), so count twice: the second time
+        # against the mean period the first count gives.
+        estimate = float(period)
+        for _ in range(2):
+            periods = irregular = pending = 0
+            slack = max(1.5, 0.25 * estimate)
+            for interval in intervals:
+                pending += interval
+                if pending < 0.6 * estimate:
+                    continue
+                count = round(pending / estimate)
+                periods += count
+                if abs(pending - count * estimate) > slack:
+                    irregular += 1
+                pending = 0
+            if irregular * 4 > len(intervals) or periods == 0:
+                return 0.0
+            estimate = (ends[-1] - ends[0] - pending) / periods
+        return SAMPLE_RATE / estimate
 
 
-def _refine(span: Sequence[float], lo: int, coarse_hz: float) -> tuple[float, float]:
-    """Frequency (to ~1 Hz) and purity of ``span``, the frame's samples from index ``lo``, near ``coarse_hz``.
+def _refine(span: Sequence[float], lo: int, coarse_hz: float) -> tuple[float, float, float]:
+    """Frequency (to ~1 Hz), purity and energy of ``span`` (frame samples from ``lo``) near ``coarse_hz``.
 
     Frequency: the phase advance between the two halves' projections onto a tone at ``coarse_hz`` (four dot
-    products; unambiguous within 8000 / len(span) Hz, 50 Hz for a whole frame). Purity: the least-squares
-    fit of a sinusoid at that frequency as a share of the span's energy (cos and sin over a span are not
-    orthogonal, so their 2x2 Gram matrix, known in closed form, is inverted).
+    products; unambiguous within 8000 / len(span) Hz, 50 Hz for a whole frame). Purity: the share of the
+    span's energy that a least-squares sinusoid at that frequency explains.
     """
     length = len(span)
     hi, half = lo + length, length // 2
@@ -424,20 +464,37 @@ def _refine(span: Sequence[float], lo: int, coarse_hz: float) -> tuple[float, fl
     # X = sum x e^{-iwn} = c - i s; the phase of X2 * conj(X1) is the extra rotation over half the span.
     advance = math.atan2(c2 * s1 - s2 * c1, c2 * c1 + s2 * s1)
     hz = table_hz + advance / (math.pi * length) * SAMPLE_RATE
+    energy = sum(map(operator.mul, span, span))
+    if energy <= 0.0:
+        return hz, 0.0, 0.0
     fit_hz = round(hz / _TABLE_STEP_HZ) * _TABLE_STEP_HZ
-    if fit_hz == table_hz:
-        in_phase, quadrature = c1 + c2, s1 + s2
-    else:
-        cosines, sines = _projection(fit_hz)
-        in_phase = sum(map(operator.mul, span, cosines[lo:hi]))
-        quadrature = sum(map(operator.mul, span, sines[lo:hi]))
-    # Gram matrix of cos(wn), sin(wn) over n = lo..hi-1, from the geometric sum of e^{2iwn}.
-    rotation = cmath.exp(4j * math.pi * fit_hz / SAMPLE_RATE)
+    projections = (c1 + c2, s1 + s2) if fit_hz == table_hz else None
+    return hz, _fitted(span, lo, fit_hz, projections) / energy, energy
+
+
+def _fitted(
+    span: Sequence[float], lo: int, table_hz: int, projections: tuple[float, float] | None = None
+) -> float:
+    """Energy of the least-squares sinusoid at ``table_hz`` through ``span`` (frame samples from ``lo``).
+
+    Cos and sin over a span are not orthogonal, so their 2x2 Gram matrix, known in closed form from the
+    geometric sum of e^{2iwn}, is inverted. ``projections`` are the span's dot products with the cos and sin
+    tables when the caller has them already.
+    """
+    length = len(span)
+    if projections is None:
+        cosines, sines = _projection(table_hz)
+        projections = (
+            sum(map(operator.mul, span, cosines[lo : lo + length])),
+            sum(map(operator.mul, span, sines[lo : lo + length])),
+        )
+    in_phase, quadrature = projections
+    rotation = cmath.exp(4j * math.pi * table_hz / SAMPLE_RATE)
     double = rotation**lo * (1.0 - rotation**length) / (1.0 - rotation)
     cc, ss, cs = 0.5 * (length + double.real), 0.5 * (length - double.real), 0.5 * double.imag
     determinant = cc * ss - cs * cs
-    energy = sum(map(operator.mul, span, span))
-    if determinant <= 0.0 or energy <= 0.0:
-        return hz, 0.0
-    captured = ss * in_phase * in_phase - 2.0 * cs * in_phase * quadrature + cc * quadrature * quadrature
-    return hz, captured / determinant / energy
+    if determinant <= 1e-9 * length * length:
+        return 0.0
+    return (
+        ss * in_phase * in_phase - 2.0 * cs * in_phase * quadrature + cc * quadrature * quadrature
+    ) / determinant
