@@ -13,7 +13,6 @@ bench-results.json.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import functools
 import json
@@ -206,6 +205,8 @@ def _timed(samples: int, make_event: Callable[[int], dict[str, Any]], handler: A
 
 def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     configure_environment()
+    from dataclasses import replace
+
     from plivo_stream.types import MediaEvent
 
     from functions.answer import app as answer
@@ -215,9 +216,11 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
     from functions.media import app as media
     from functions.stream_status import app as stream_status
     from functions.voicemail import app as voicemail
+    from tests.local.plivo_sim import speech_frames
     from tests.support import constants as c
     from tests.support import make_events as ev
-    from tests.support.audio import silence, tone
+    from tests.support.audio import silence
+    from tests.support.stream import StreamFrames
     from voiceagent.clock import utcnow
     from voiceagent.plivo import stream_protocol
     from voiceagent.store import open_store
@@ -285,19 +288,18 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
         context: Any = _Context()
         media.lambda_handler(connect, context)
         open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
-        media.lambda_handler(ev.CASES["media_start"](), context)
-        speech_frame = ev.frame_event(ev.media_frame(tone(440, 20, 0.5), 2))
-        silence_frame = ev.frame_event(ev.media_frame(silence(20), 3))
-        for name, event in (
-            ("start", ev.CASES["media_start"]()),
-            ("media (speech)", speech_frame),
-            ("media (silence)", silence_frame),
-            ("dtmf", ev.CASES["media_dtmf"]()),
-            ("playedStream", ev.CASES["media_played_greeting"]()),
-            ("clearedAudio", ev.CASES["media_cleared_audio"]()),
-            ("malformed frame", ev.CASES["media_frame_malformed"]()),
+        stream = StreamFrames()
+        media.lambda_handler(stream.start(), context)
+        speech, quiet = speech_frames(20)[0], silence(20)
+        for name, make in (
+            ("media (speech)", lambda _i: stream.media(speech)),
+            ("media (silence)", lambda _i: stream.media(quiet)),
+            ("dtmf", lambda _i: stream.dtmf("5")),
+            ("playedStream", lambda _i: stream.played("nothing-pending")),
+            ("clearedAudio", lambda _i: stream.cleared()),
+            ("malformed frame", functools.partial(_same, ev.CASES["media_frame_malformed"]())),
         ):
-            rows.append(_ws_row(name, samples, functools.partial(_same, event), media.lambda_handler))
+            rows.append(_ws_row(name, samples, make, media.lambda_handler))
         rows.append(
             _ws_row(
                 "$disconnect",
@@ -313,31 +315,21 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
             )
         )
 
-        # The media frame path alone (no network), beside Plivo's own SDK models parsing the same frame.
+        # What our code costs per frame, apart from its one read: deciding (parse, detectors, agent), beside
+        # parsing the same frame with Plivo's own stream SDK models.
         runtime = media._runtime()
-        frame_body = json.loads(speech_frame["body"])
-        frames = [
-            json.dumps(
-                {
-                    **frame_body,
-                    "media": {
-                        **frame_body["media"],
-                        "payload": base64.b64encode(
-                            tone(440, 20, 0.5) if (index // 50) % 2 else silence(20)
-                        ).decode(),
-                    },
-                }
-            )
-            for index in range(3000)
-        ]
-        from voiceagent.plivo.rest import Deadline
-
-        deadline = Deadline.after(60)
+        record = runtime.connections.load(c.CONNECTION_ID)
+        assert record is not None
+        voice = speech_frames(60_000)
+        frames = [stream.media(voice[index] if (index // 50) % 2 else quiet)["body"] for index in range(3000)]
         path, ours, reference = [], [], []
+        now = utcnow()
         for frame in frames:
             started = time.perf_counter()
-            runtime.on_frame(c.CONNECTION_ID, frame, deadline)
+            decision = runtime.decide(record, stream_protocol.parse(frame), now)
             path.append((time.perf_counter() - started) * 1000)
+            if decision.state.to_dict() != record.state:  # keep the detectors' state moving, as a call would
+                record = replace(record, state=decision.state.to_dict())
             started = time.perf_counter()
             stream_protocol.parse(frame)
             ours.append((time.perf_counter() - started) * 1000)
@@ -348,6 +340,7 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
         "frames": len(frames),
         "path_p50_ms": round(statistics.median(path), 4),
         "path_p99_ms": round(percentile(path, 0.99), 4),
+        "reads_per_frame": 1,
         "parse_p50_ms": round(statistics.median(ours), 4),
         "reference_parse_p50_ms": round(statistics.median(reference), 4),
         "target_path_p50_ms": 0.2,
@@ -508,15 +501,33 @@ def cost_per_minute(call: dict[str, Any], warm: list[dict[str, Any]]) -> dict[st
 # ---------------------------------------------------------------- 5. local stack load
 
 
-def local_load(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
-    rows = []
-    for size in sizes:
-        rows.append(subprocess_json([sys.executable, "-m", "tests.bench.load", str(size)]))
-    return rows
+def local_load(runs: tuple[tuple[int, float], ...]) -> list[dict[str, Any]]:
+    """Each run: (calls, time scale); the stack itself always runs at full speed."""
+    return [
+        subprocess_json([sys.executable, "-m", "tests.bench.load", str(calls), "--time-scale", str(scale)])
+        for calls, scale in runs
+    ]
+
+
+def voicemail(calls: int) -> dict[str, Any]:
+    return subprocess_json([sys.executable, "-m", "tests.bench.voicemail", "--calls", str(calls)])
+
+
+def _runs(text: str) -> tuple[tuple[int, float], ...]:
+    """``"3,50/10"``: 3 calls in real time, 50 calls at a tenth of real time."""
+    runs = []
+    for part in text.split(","):
+        if part.strip():
+            calls, _, scale = part.strip().partition("/")
+            runs.append((int(calls), float(scale or 1)))
+    return tuple(runs)
 
 
 def subprocess_json(command: list[str]) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("layers/common", "layers/cli", ".")),
+    }
     completed = subprocess.run(
         command, env=env, capture_output=True, text=True, cwd=ROOT, check=False, timeout=600
     )
@@ -545,7 +556,8 @@ def render(results: dict[str, Any]) -> str:
     fp = results["frame_path"]
     lines += [
         "",
-        f"MEDIA FRAME PATH ({fp['frames']} frames: parse, decode, VAD, agent; no reply)",
+        f"MEDIA FRAME PATH ({fp['frames']} frames: deciding one - parse, decode, VAD, beep detector, agent - "
+        "beside its one DynamoDB read)",
         f"  path p50 {fp['path_p50_ms']} ms (target ≤ 0.2), p99 {fp['path_p99_ms']} ms",
         f"  parse p50 {fp['parse_p50_ms']} ms vs plivo-stream-sdk models {fp['reference_parse_p50_ms']} ms"
         f"  -> {'met' if fp['met'] else 'NOT MET'}",
@@ -566,21 +578,59 @@ def render(results: dict[str, Any]) -> str:
         "  " + ", ".join(f"{k} ${v:.6f}" for k, v in cost["breakdown_per_minute_usd"].items()),
         f"  assumes {cost['assumptions']}",
     ]
-    if results.get("load"):
-        lines += [
-            "",
-            "LOCAL STACK LOAD (real-time pace, loopback)",
-            f"  {'calls':>5}{'completed':>10}{'frames':>9}{'lost':>6}{'p50 ms':>9}{'p99 ms':>9}",
-        ]
-        for row in results["load"]:
-            if "error" in row:
-                lines.append(f"  error: {row['error'][-300:]}")
-                continue
-            lines.append(
-                f"  {row['calls']:>5}{row['completed']:>10}{row['frames_sent']:>9}{row['frames_lost']:>6}"
-                f"{row['frame_p50_ms']:>9}{row['frame_p99_ms']:>9}"
-            )
+    lines += _render_voicemail(results.get("voicemail") or {})
+    lines += _render_load(results.get("load") or [])
     return "\n".join(lines)
+
+
+def _render_voicemail(result: dict[str, Any]) -> list[str]:
+    if not result:
+        return []
+    if "error" in result:
+        return ["", f"VOICEMAIL: error {result['error'][-300:]}"]
+    d, m = result["detector"], result["message_start"]
+    costs = ", ".join(f"{label} {v['p50']}/{v['p99']}" for label, v in d["frame_cost_us"].items())
+    return [
+        "",
+        f"BEEP DETECTOR (corpus: {d['cases']} cases, {d['beep_cases']} with a beep; "
+        f"{d['dropped_frames']:.0%} of frames lost)",
+        f"  recall {d['recall']:.1%} (target ≥ 98 %); false alarms {sum(d['false_alarms'].values())} in "
+        f"{d['negative_cases']} cases without a beep {d['false_alarms']}",
+        f"  end error ms {d['end_error_ms']}; reported after the end ms {d['reported_after_end_ms']}; "
+        f"frequency error Hz {d['frequency_error_hz']}",
+        f"  CPU per frame µs p50/p99: {costs}",
+        "",
+        f"VOICEMAIL MESSAGE START (agent policy, local stack, 4 containers, {m['calls']} calls, real time)",
+        f"  started before the beep ended: {m['starts_before_the_beep_ended']}, mid-greeting: "
+        f"{m['starts_mid_greeting']} (target 0 and 0)",
+        f"  after the beep's end ms {m['after_beep_ms']}; within 300 ms: {m['within_300_ms_after_beep']:.0%} "
+        "(target ≥ 95 %)",
+        f"  detection after the beep -> message ms {m['late_detection_to_message_ms']} (target ≤ 1000)",
+        f"  no beep: after the greeting's end ms {m['no_beep_after_greeting_ms']} (the silence rule)",
+    ]
+
+
+def _render_load(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "LOCAL STACK LOAD (human calls: a barge-in and 3 turns each; every function in 4+ containers)",
+        f"  {'calls':>5}{'scale':>6}{'done':>6}{'frames':>8}{'lost':>6}{'turns':>7}{'heard':>7}"
+        f"{'frame p50/p99 ms':>18}{'barge-in p50/p95':>18}{'reads/f':>8}{'writes/f':>9}",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"  error: {row['error'][-300:]}")
+            continue
+        lines.append(
+            f"  {row['calls']:>5}{row['time_scale']:>6}{row['completed']:>6}{row['frames_sent']:>8}"
+            f"{row['frames_lost']:>6}{row['turns']:>7}{row['turns_heard_once']:>7}"
+            f"{str(row['frame_p50_ms']) + '/' + str(row['frame_p99_ms']):>18}"
+            f"{str(row['barge_in_p50_ms']) + '/' + str(row['barge_in_p95_ms']):>18}"
+            f"{row['dynamodb_reads_per_frame']:>8}{row['dynamodb_writes_per_frame']:>9}"
+        )
+    return lines
 
 
 def _quietly(work: Callable[[], Any]) -> Any:
@@ -592,7 +642,12 @@ def _quietly(work: Callable[[], Any]) -> Any:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--load", default="10,25,50", help="concurrent calls for the local load runs ('' = skip)"
+        "--load",
+        default="3,50/10",
+        help="local load runs: CALLS or CALLS/TIME_SCALE, comma-separated ('' = skip)",
+    )
+    parser.add_argument(
+        "--voicemail-calls", type=int, default=20, help="calls for the voicemail run (0 = skip)"
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results.json")
     args = parser.parse_args()
@@ -601,8 +656,8 @@ def main() -> int:
     results["warm"], results["frame_path"] = _quietly(warm_invocations)
     results["calls"] = _quietly(simulated_calls)
     results["cost"] = cost_per_minute(results["calls"]["human"], results["warm"])
-    sizes = tuple(int(size) for size in args.load.split(",") if size.strip())
-    results["load"] = local_load(sizes)
+    results["voicemail"] = voicemail(args.voicemail_calls) if args.voicemail_calls else {}
+    results["load"] = local_load(_runs(args.load))
     args.output.write_text(json.dumps(results, indent=2))
     print(render(results))
     print(f"\n(written to {args.output})")
