@@ -184,11 +184,14 @@ HANGUP_FORM = {
 UNANSWERED = {"AnswerTime": "", "Duration": "0", "BillDuration": "0"}
 
 
-def calls_event(body: str, *, method: str = "POST", path: str = "/calls") -> dict[str, Any]:
+def calls_event(
+    body: str, *, method: str = "POST", path: str = "/calls", headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """POST /calls as HTTP API delivers it after IAM authorisation (the caller's identity in the context)."""
     event = http_event(
         path, raw_body=body, sign="missing", base64_body=False, content_type="application/json", method=method
     )
+    event["headers"].update(headers or {})
     event["requestContext"]["authorizer"] = {
         "iam": {
             "accessKey": "AKIAIOSFODNN7EXAMPLE",
@@ -418,6 +421,19 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
                 },
             }
         )
+    ),
+    "calls_place_idempotent": lambda: calls_event(
+        json.dumps({**PLACE_CALL, "placement_id": c.IDEMPOTENCY_KEY})
+    ),
+    "calls_place_idempotency_header": lambda: calls_event(
+        json.dumps(PLACE_CALL), headers={"idempotency-key": c.IDEMPOTENCY_KEY}
+    ),
+    "calls_place_bad_idempotency_key": lambda: calls_event(
+        json.dumps(PLACE_CALL), headers={"idempotency-key": "no spaces/or slashes"}
+    ),
+    "calls_place_idempotency_keys_differ": lambda: calls_event(
+        json.dumps({**PLACE_CALL, "placement_id": c.IDEMPOTENCY_KEY}),
+        headers={"idempotency-key": "campaign-42-row-0008"},
     ),
     "calls_place_tuning_out_of_range": lambda: calls_event(
         json.dumps({**PLACE_CALL, "tuning": {"maximum_words": 50}})

@@ -157,7 +157,12 @@ def _error(status_code: int, message: str, headers: Mapping[str, str] | None = N
 
 
 def _field_names(errors: Sequence[Any]) -> str:
-    return ", ".join(sorted({".".join(str(part) for part in error["loc"]) for error in errors})) or "body"
+    """The fields at fault; a rule over the whole body (a model validator) is named by its message."""
+    names = {
+        ".".join(str(part) for part in error["loc"]) or f"body ({error['msg'].removeprefix('Value error, ')})"
+        for error in errors
+    }
+    return ", ".join(sorted(names)) or "body"
 
 
 def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
