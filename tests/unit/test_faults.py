@@ -171,3 +171,57 @@ def test_logs_carry_no_secret_and_no_request_body(
     assert "rejected request: bad signature" in logs
     for secret in secrets:
         assert secret not in logs  # ...without what must not be in them
+
+
+def test_machine_detection_racing_the_hangup_never_records_a_human_outcome_for_a_machine(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race seen in 2 of 8 runs (transfer policy), made deterministic: the hangup reads the call, machine
+    detection moves it to machine_detected, then the hangup writes. The outcome must be derived from the
+    record the completing write replaces, not from an older read."""
+    seed.placement("transfer")
+    seed.answered(lambda_context)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+    client = aws.dynamodb()
+    original = client.get_item
+    hangup_read, detection_done = threading.Event(), threading.Event()
+
+    def get_item(**kwargs: Any) -> Any:
+        result = original(**kwargs)
+        is_call = kwargs["Key"]["sk"]["S"] == "CALL"
+        if threading.current_thread().name == "hangup" and is_call and not hangup_read.is_set():
+            hangup_read.set()
+            assert detection_done.wait(10)
+        return result
+
+    monkeypatch.setattr(client, "get_item", get_item)
+    hangup = threading.Thread(
+        target=hangup_app.lambda_handler, args=(load_event("hangup_human"), lambda_context), name="hangup"
+    )
+    hangup.start()
+    assert hangup_read.wait(10)
+    md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
+    detection_done.set()
+    hangup.join(10)
+
+    record = open_store().calls.get_call(c.CALL_UUID)
+    assert record is not None
+    assert record["state"] == "completed"
+    assert record["machine_detection_result"] == "machine"
+    assert record["outcome"] == "voicemail_hangup"  # a machine got no message: never "human"
+
+
+def test_a_call_that_keeps_changing_while_it_completes_answers_503_so_plivo_retries(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceagent.store.calls import CallRepository, WriteConflict
+
+    def conflict(*_: Any, **__: Any) -> None:
+        raise WriteConflict("kept changing")
+
+    monkeypatch.setattr(CallRepository, "transition_derived", conflict)
+
+    response = hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "1"

@@ -23,6 +23,7 @@ from voiceagent.credentials import SecretUnavailable, plivo_auth_token
 from voiceagent.plivo.signature import SignatureError, verify_v3
 from voiceagent.plivo.webhooks import WebhookT, parse_webhook
 from voiceagent.settings import get_settings
+from voiceagent.store.calls import WriteConflict
 
 logger = Logger(child=True)
 
@@ -206,7 +207,7 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
     app.exception_handler(PayloadTooLarge)(_too_large)
     app.exception_handler(MalformedRequest)(_malformed)
     app.exception_handler(ValidationError)(_invalid)
-    app.exception_handler([ClientError, BotoCoreError, SecretUnavailable])(_unavailable)
+    app.exception_handler([ClientError, BotoCoreError, SecretUnavailable, WriteConflict])(_unavailable)
     app.not_found(_not_found)
     return app
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from voiceagent.clock import iso
 from voiceagent.store import keys
-from voiceagent.store.dynamo import Table, Update, from_item, to_item
+from voiceagent.store.calls import call_update
+from voiceagent.store.dynamo import Table, from_item, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -19,7 +20,7 @@ class ConnectionRepository:
 
     def attach(self, connection_id: str, call_uuid: str, now: datetime) -> None:
         expires = self._table.expiry(now)
-        on_call = Update(now)
+        on_call = call_update(now)
         on_call.set("connection_id", connection_id)
         on_call.set_once("call_uuid", call_uuid)
         on_call.set_once(keys.TTL_ATTRIBUTE, expires)
@@ -67,7 +68,7 @@ class ConnectionRepository:
         call_uuid = from_item(response.get("Attributes") or {}).get("call_uuid")
         if not isinstance(call_uuid, str):
             return None
-        update = Update(now)
+        update = call_update(now)
         update.set("disconnected_at", iso(now))
         update.remove("connection_id")
         self._table.update_if(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from voiceagent.clock import iso
 from voiceagent.store import keys
+from voiceagent.store.calls import call_update
 from voiceagent.store.dynamo import Table, Update, from_item, to_item
 from voiceagent.store.states import CallState
 
@@ -53,7 +54,7 @@ class StreamRepository:
 
     def reserve_recovery(self, call_uuid: str, max_attempts: int, now: datetime) -> int | None:
         """Count one more recovery for a live call; None when the call is over or out of attempts."""
-        update = Update(now)
+        update = call_update(now)
         update.add("stream_recoveries", 1)
         count, state = update.name("stream_recoveries"), update.name("state")
         condition = f"(attribute_not_exists({count}) OR {count} < :max) AND {state} IN (:s0, :s1)"
