@@ -500,6 +500,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         {"event": "playFailed", "streamId": c.STREAM_ID, "error": "x"}
     ),
     "media_frame_malformed": lambda: ws_event("$default", body="{not json"),
+    "media_frame_oversized": lambda: frame_event(media_frame(tone(440, 20, 0.5) * 60, 5)),
 }
 
 

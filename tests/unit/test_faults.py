@@ -69,17 +69,6 @@ def test_an_aws_error_that_retrying_cannot_fix_is_not_disguised_as_unavailable(
         hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
 
 
-def test_ssm_outage_answers_503_without_touching_state(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    aws_stack["ssm"].delete_parameter(Name=c.AUTH_TOKEN_PARAM)
-
-    response = answer_app.lambda_handler(load_event("answer_outbound"), lambda_context)
-
-    assert response["statusCode"] == 503
-    assert table_items() == []
-
-
 @pytest.fixture
 def atomic_items(aws_stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """moto applies a conditional write in several unlocked steps; DynamoDB applies each atomically. Serialise
@@ -225,3 +214,44 @@ def test_a_call_that_keeps_changing_while_it_completes_answers_503_so_plivo_retr
 
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize("handler", [answer_app, hangup_app, md_app], ids=["answer", "hangup", "md"])
+def test_a_missing_ssm_parameter_is_a_configuration_error_not_a_retry(
+    handler: Any,
+    aws_stack: Any,
+    lambda_context: Any,
+    table_items: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Retrying cannot create a parameter: no 503, no Retry-After, no "retry" wording; the logs name it."""
+    aws_stack["ssm"].delete_parameter(Name=c.AUTH_TOKEN_PARAM)
+    name = {answer_app: "answer_outbound", hangup_app: "hangup_human", md_app: "machine_detection_machine"}
+
+    response = handler.lambda_handler(load_event(name[handler]), lambda_context)
+
+    assert response["statusCode"] == 500
+    assert "Retry-After" not in response["headers"]
+    assert "retry" not in response["body"].lower()
+    assert table_items() == []
+    (log,) = [record for record in caplog.records if record.getMessage() == "configuration error"]
+    assert log.levelname == "ERROR"
+    assert log.parameter == c.AUTH_TOKEN_PARAM  # type: ignore[attr-defined]
+    assert '"ConfigurationErrors"' in capsys.readouterr().out
+
+
+def test_ssm_throttling_answers_503_without_touching_state(
+    aws_stack: Any, lambda_context: Any, table_items: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    from tests.unit.voiceagent.test_credentials import ssm_failing
+
+    monkeypatch.setattr(parameters, "get_parameter", ssm_failing("ThrottlingException"))
+
+    response = answer_app.lambda_handler(load_event("answer_outbound"), lambda_context)
+
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "1"
+    assert table_items() == []

@@ -18,11 +18,12 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from voiceagent import observability
 from voiceagent.aws import is_transient
 from voiceagent.credentials import SecretUnavailable, plivo_auth_token
 from voiceagent.plivo.signature import SignatureError, verify_v3
 from voiceagent.plivo.webhooks import WebhookT, parse_webhook
-from voiceagent.settings import get_settings
+from voiceagent.settings import ConfigurationError, get_settings
 from voiceagent.store.calls import WriteConflict
 
 logger = Logger(child=True)
@@ -197,6 +198,12 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
         logger.error("dependency unavailable", extra={"error": type(exc).__name__, "path": _path(app)})
         return _error(503, "temporarily unavailable, retry", headers={"Retry-After": "1"})
 
+    def _misconfigured(exc: ConfigurationError) -> Response[str]:
+        # The deployment is wrong (a missing SSM parameter, an invalid variable): say so once, loudly, with
+        # what to fix; a retry cannot help, so no 503 and no Retry-After.
+        observability.configuration_error(logger, exc, path=_path(app))
+        return _error(500, "service misconfigured")
+
     def _not_found(_exc: Exception) -> Response[str]:
         if route_path(app.current_event) in known_paths:
             return _error(405, "method not allowed", headers={"Allow": "POST"})
@@ -208,6 +215,7 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
     app.exception_handler(MalformedRequest)(_malformed)
     app.exception_handler(ValidationError)(_invalid)
     app.exception_handler([ClientError, BotoCoreError, SecretUnavailable, WriteConflict])(_unavailable)
+    app.exception_handler(ConfigurationError)(_misconfigured)
     app.not_found(_not_found)
     return app
 

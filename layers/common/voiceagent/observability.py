@@ -48,6 +48,16 @@ def count(name: str, **dimensions: str) -> None:
             metric.add_dimension(name=key, value=value)
 
 
+def configuration_error(logger: Logger, exc: Exception, **context: str) -> None:
+    """One log line and one metric (``ConfigurationErrors``) for a deployment mistake (a missing SSM
+    parameter, an invalid variable), naming what to fix: no retry can help, so it must be loud."""
+    logger.error(
+        "configuration error",
+        extra={"error": str(exc), "parameter": getattr(exc, "parameter", None), **context},
+    )
+    add("ConfigurationErrors")
+
+
 def _tracing_enabled() -> bool:
     return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in {"true", "1"}
 

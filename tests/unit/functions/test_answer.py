@@ -186,11 +186,16 @@ def test_wrong_method_names_the_allowed_one(aws_stack: Any, lambda_context: Any)
 
 
 def test_missing_configuration_names_the_variable(
-    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from voiceagent.settings import ConfigurationError, get_settings
+    from voiceagent.settings import get_settings
 
     monkeypatch.delenv("CALLS_TABLE_NAME")
     get_settings.cache_clear()
-    with pytest.raises(ConfigurationError, match="CALLS_TABLE_NAME"):
-        invoke("answer_outbound", lambda_context)
+
+    response = invoke("answer_outbound", lambda_context)
+
+    assert response["statusCode"] == 500
+    assert json.loads(response["body"]) == {"message": "service misconfigured"}
+    (log,) = [record for record in caplog.records if record.getMessage() == "configuration error"]
+    assert "CALLS_TABLE_NAME" in log.error  # type: ignore[attr-defined]

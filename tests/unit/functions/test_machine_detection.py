@@ -315,3 +315,57 @@ def test_the_applied_policy_is_counted_as_dimensions(
     ]
     (applied,) = [m for m in metrics if "VoicemailPolicyApplied" in m]
     assert (applied["policy"], applied["result"], applied["stage"]) == ("hangup", "hung_up", c.STAGE)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("InternalServerError", 500), ("LimitExceededException", 429), ("ForbiddenException", 403)],
+)
+def test_agent_policy_with_a_failing_management_api_counts_it_and_transfers(
+    code: str,
+    status: int,
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not Gone, but the frame did not arrive: logged, counted, and treated like no live stream (never a 500,
+    never a policy left pending)."""
+    seed.placement("agent")
+    seed.streaming(lambda_context)
+    open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+    client = connections.management_client(connections.management_endpoint(get_settings()))
+    with Stubber(client) as stubber:
+        stubber.add_client_error("post_to_connection", service_error_code=code, http_status_code=status)
+        response = detect(lambda_context)
+
+    assert response["statusCode"] == 200
+    record = call()
+    assert (record["policy_status"], record["policy_applied"]) == ("done", "transfer_fallback")
+    assert record["connection_id"] == c.CONNECTION_ID  # not gone: the registry keeps it
+    assert "posting to the connection failed" in caplog.messages
+    assert '"ConnectionPostFailures"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("policy", ["hangup", "transfer"])
+def test_a_plivo_client_that_cannot_be_built_is_a_recorded_failure_not_a_500(
+    policy: str,
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seed.placement(policy)
+    seed.answered(lambda_context)
+    monkeypatch.setenv("PLIVO_AUTH_ID", "MA-too-short")  # the SDK refuses it when building the client
+    get_settings.cache_clear()
+
+    response = detect(lambda_context)
+
+    assert response["statusCode"] == 200
+    assert len(plivo_rest.calls) == 0
+    record = call()
+    assert record["policy_status"] == "failed"
+    assert "Plivo client cannot be built" in record["policy_error"]

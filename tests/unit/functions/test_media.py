@@ -306,3 +306,59 @@ def test_a_whole_simulated_stream(
     assert "voicemail_played_at" in record
     assert record["agent_hangup"] == "voicemail left"
     assert len(api.requests_to(plivo_rest, "DELETE", api.call_url())) == 1
+
+
+@pytest.mark.parametrize("broken", ["auth_id", "secret"])
+def test_call_control_with_a_plivo_client_that_cannot_be_built_is_recorded_not_a_crash(
+    broken: str,
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from voiceagent.settings import get_settings
+
+    seed.streaming(lambda_context)
+    handle("media_start", lambda_context)
+    handle("media_dtmf_end_call", lambda_context)
+    if broken == "auth_id":
+        monkeypatch.setenv("PLIVO_AUTH_ID", "MA-too-short")
+        get_settings.cache_clear()
+    else:
+        from aws_lambda_powertools.utilities import parameters
+
+        aws_stack["ssm"].delete_parameter(Name=c.AUTH_TOKEN_PARAM)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+    assert handle("media_played_goodbye", lambda_context) == {"statusCode": 200}
+
+    assert len(plivo_rest.calls) == 0
+    assert "Plivo client cannot be built" in call()["agent_call_control_error"]
+
+
+def test_a_frame_far_above_plivos_size_is_dropped_before_it_is_decoded(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from voiceagent.plivo import stream_protocol
+
+    seed.streaming(lambda_context)
+    handle("media_start", lambda_context)
+    decoded: list[Any] = []
+    monkeypatch.setattr(stream_protocol, "_KNOWN", SpyAdapter(stream_protocol._KNOWN, decoded))
+
+    assert handle("media_frame_oversized", lambda_context) == {"statusCode": 200}
+
+    assert decoded == []
+    assert any(getattr(record, "reason", "").startswith("frame too large") for record in caplog.records)
+    assert summary(seed.frames_posted()) == ["playAudio", "checkpoint:greeting"]  # nothing acted on it
+
+
+class SpyAdapter:
+    """Records every frame handed to the protocol's JSON decoder."""
+
+    def __init__(self, adapter: Any, seen: list[Any]) -> None:
+        self._adapter, self._seen = adapter, seen
+
+    def validate_json(self, frame: Any) -> Any:
+        self._seen.append(frame)
+        return self._adapter.validate_json(frame)

@@ -243,3 +243,36 @@ def test_a_field_without_a_name_is_not_stored(aws_stack: Any, lambda_context: An
     assert "" not in stored["parameters"]
     assert " " not in stored["parameters"]
     assert stored["parameters"]["Event"] == "StartStream"
+
+
+def test_a_start_stream_after_the_hangup_does_not_rewrite_the_completed_calls_stream(
+    aws_stack: Any, lambda_context: Any
+) -> None:
+    from functions.hangup import app as hangup_app
+    from tests.support import make_events as ev
+
+    post(lambda_context, "stream_status_start_stream")
+    hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+
+    late = ev.stream_event(
+        "StartStream", "2024-11-24 12:31:30", StreamID="c3d4e5f6-0000-4000-8000-000000000001"
+    )
+    assert app.lambda_handler(late, lambda_context)["statusCode"] == 200
+
+    call = open_store().calls.get_call(c.CALL_UUID)
+    assert call is not None
+    assert (call["state"], call["stream_id"]) == ("completed", c.STREAM_ID)
+
+
+def test_a_start_stream_after_the_hangup_still_names_a_stream_the_call_never_had(
+    aws_stack: Any, lambda_context: Any
+) -> None:
+    from functions.hangup import app as hangup_app
+
+    hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)  # the hangup overtook it
+
+    post(lambda_context, "stream_status_start_stream")
+
+    call = open_store().calls.get_call(c.CALL_UUID)
+    assert call is not None
+    assert call["stream_id"] == c.STREAM_ID

@@ -258,8 +258,8 @@ class MediaRuntime:
     def _call_control(
         self, session: Session, action: Hangup | Transfer, deadline: Deadline
     ) -> dict[str, Any]:
-        gateway = self.gateway()
         try:
+            gateway = self.gateway()  # building it may fail too (an auth id the SDK refuses, no token)
             if isinstance(action, Hangup):
                 result = gateway.hangup(session.view.call_uuid, deadline=deadline)
                 return {"agent_hangup": action.reason, "agent_hangup_result": result.outcome}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aws_lambda_powertools import Logger
 
 from voiceagent import observability
-from voiceagent.credentials import plivo_auth_token
+from voiceagent.credentials import SecretNotConfigured, SecretUnavailable, plivo_auth_token
 from voiceagent.plivo.xml import StreamOptions
 from voiceagent.settings import get_settings
 
@@ -341,11 +341,26 @@ def _client(auth_id: str, auth_token: str, timeout: float) -> plivo.RestClient:
 
 
 def plivo_gateway() -> PlivoGateway:
+    """The gateway on a cached client. A client that cannot be built (an auth id the SDK refuses, an auth
+    token that cannot be read) is a ``PlivoApiError`` like any other failed call, so every caller records it
+    instead of crashing."""
+    from plivo import exceptions as plivo_errors
+
     settings = get_settings()
     if settings.plivo_api_base_url:
         _point_sdk_at(settings.plivo_api_base_url)
-    # Keyed on the token, so a rotated token builds a new client instead of failing with 401s.
-    client = _client(settings.plivo_auth_id, plivo_auth_token(), settings.plivo_timeout_seconds)
+    try:
+        # Keyed on the token, so a rotated token builds a new client instead of failing with 401s.
+        client = _client(settings.plivo_auth_id, plivo_auth_token(), settings.plivo_timeout_seconds)
+    except (plivo_errors.PlivoRestError, SecretNotConfigured, SecretUnavailable) as exc:
+        logger.error("the Plivo client cannot be built", extra={"error": f"{type(exc).__name__}: {exc}"})
+        observability.add("PlivoClientErrors")
+        raise PlivoApiError(
+            "client",
+            f"the Plivo client cannot be built: {type(exc).__name__}: {exc}",
+            attempts=0,
+            status=None,
+        ) from exc
     return PlivoGateway(client, request_timeout=settings.plivo_timeout_seconds)
 
 

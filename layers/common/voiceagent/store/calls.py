@@ -186,6 +186,25 @@ class CallRepository:
         )
         return True
 
+    def name_stream(
+        self, call_uuid: str, stream_id: str, now: datetime, facts: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Make ``stream_id`` the call's current stream — unless the call is over: a late StartStream must not
+        rewrite a completed call's stream (one that never learnt a stream still does). False when refused."""
+        update = call_update(now)
+        update.set("stream_id", stream_id)
+        update.set_facts(facts)
+        update.set_once(keys.TTL_ATTRIBUTE, self._table.expiry(now))
+        update.set_once("call_uuid", call_uuid)
+        state, current = update.name("state"), update.name("stream_id")
+        condition = (
+            f"attribute_not_exists({state}) OR {state} <> :completed OR attribute_not_exists({current})"
+        )
+        response = self._table.update_if(
+            keys.call_key(call_uuid), update, condition, values={":completed": CallState.COMPLETED.value}
+        )
+        return response is not None
+
     def claim_stale_action(
         self, call_uuid: str, status_attribute: str, claimed_attribute: str, stale_before: str, now: datetime
     ) -> bool:

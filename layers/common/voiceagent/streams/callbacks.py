@@ -47,13 +47,10 @@ def record_stream_status(
     store.streams.update_stream(
         event.call_uuid, event.stream_id, now, facts=facts, overwrite=overwrite, counters=counters
     )
-    if event.kind is StreamEventKind.STARTED:
-        store.calls.update_call(
-            event.call_uuid,
-            now,
-            facts={"stream_started_at": iso(event.at)},
-            overwrite={"stream_id": event.stream_id},
-        )
+    if event.kind is StreamEventKind.STARTED and not store.calls.name_stream(
+        event.call_uuid, event.stream_id, now, facts={"stream_started_at": iso(event.at)}
+    ):
+        logger.info("stream started after the call completed: the call keeps its stream")
     emit_metrics(event)
     recovery = None
     if event.kind is StreamEventKind.DROPPED and restarter is not None:
