@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 STREAM_CONTENT_TYPE = "audio/x-mulaw;rate=8000"
+MAX_EXTRA_HEADERS_BYTES = 512  # Plivo's limit on <Stream extraHeaders>
+_ALPHANUMERIC = re.compile(r"[A-Za-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,22 @@ class StreamOptions:
     status_callback_url: str
     timeout_seconds: int
     content_type: str = STREAM_CONTENT_TYPE
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    """Sent as ``extraHeaders="k=v,k=v"`` (none by default: per-call context rides in the wss URL). Plivo
+    allows alphanumeric keys and values, 512 bytes in all; anything else is refused here, not by Plivo."""
+
+    def __post_init__(self) -> None:
+        if not all(_ALPHANUMERIC.fullmatch(part) for pair in self.extra_headers for part in pair):
+            raise ValueError("extraHeaders keys and values must be alphanumeric (Plivo's rule)")
+        if len(self._extra_headers_text().encode()) > MAX_EXTRA_HEADERS_BYTES:
+            raise ValueError(f"extraHeaders exceed Plivo's {MAX_EXTRA_HEADERS_BYTES} bytes")
+
+    def _extra_headers_text(self) -> str:
+        return ",".join(f"{key}={value}" for key, value in self.extra_headers)
 
     def xml_attributes(self) -> dict[str, Any]:
         """Keyword arguments of ``plivoxml.StreamElement`` (camelCase, real booleans)."""
+        extra = {"extraHeaders": self._extra_headers_text()} if self.extra_headers else {}
         return {
             "bidirectional": True,
             "audioTrack": "inbound",
@@ -33,6 +48,7 @@ class StreamOptions:
             "statusCallbackMethod": "POST",
             "contentType": self.content_type,
             "keepCallAlive": True,
+            **extra,
         }
 
     def api_arguments(self) -> dict[str, Any]:
@@ -66,7 +82,8 @@ def voicemail_response(
     """Leave a voicemail: wait for the greeting to end (silence after speech), say the message, hang up.
 
     ``<Wait silence="true">`` moves on as soon as ``minSilence`` ms of silence follow the greeting, or after
-    ``length`` seconds at the latest, so the message is not spoken over the greeting.
+    ``length`` seconds at the latest, so the message is not spoken over the greeting. Plivo requires
+    ``length`` > ``minSilence`` (the settings enforce it).
     """
     from plivo import plivoxml
 
