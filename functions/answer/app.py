@@ -12,7 +12,7 @@ from voiceagent import observability, routes
 from voiceagent.calls.answering import answer_call
 from voiceagent.clock import utcnow
 from voiceagent.credentials import stream_token_key
-from voiceagent.http_api import http_app, public_url, query_param, verified_webhook, xml_response
+from voiceagent.http_api import http_app, plivo_webhook, public_url, query_param, xml_response
 from voiceagent.plivo.webhooks import AnswerWebhook
 from voiceagent.settings import get_settings
 from voiceagent.store import open_store
@@ -21,10 +21,9 @@ logger = Logger()
 app = http_app([routes.ANSWER])
 
 
-@app.post(routes.ANSWER)
-def answer() -> Response[str]:
+@plivo_webhook(app, AnswerWebhook, routes.ANSWER)
+def answer(webhook: AnswerWebhook) -> Response[str]:
     event = app.current_event
-    webhook = verified_webhook(event, AnswerWebhook)
     logger.append_keys(call_uuid=webhook.call_uuid)
     settings = get_settings()
     result = answer_call(

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from voiceagent import observability, routes
 from voiceagent.calls.call_end import complete_call
 from voiceagent.clock import utcnow
-from voiceagent.http_api import EMPTY_XML, http_app, query_param, verified_webhook, xml_response
+from voiceagent.http_api import EMPTY_XML, http_app, plivo_webhook, query_param, xml_response
 from voiceagent.plivo.webhooks import HangupWebhook
 from voiceagent.store import open_store
 
@@ -19,10 +19,9 @@ logger = Logger()
 app = http_app([routes.HANGUP])
 
 
-@app.post(routes.HANGUP)
-def hangup() -> Response[str]:
+@plivo_webhook(app, HangupWebhook, routes.HANGUP)
+def hangup(webhook: HangupWebhook) -> Response[str]:
     event = app.current_event
-    webhook = verified_webhook(event, HangupWebhook)
     logger.append_keys(call_uuid=webhook.call_uuid)
     transition, outcome = complete_call(
         webhook, placement_id=query_param(event, routes.PLACEMENT_PARAM), store=open_store(), now=utcnow()

@@ -12,14 +12,7 @@ from voiceagent import observability, routes
 from voiceagent.calls.machine_detection import PolicyContext, handle_machine_detection
 from voiceagent.calls.placing import callback_url
 from voiceagent.clock import utcnow
-from voiceagent.http_api import (
-    EMPTY_XML,
-    http_app,
-    public_base_url,
-    query_param,
-    verified_webhook,
-    xml_response,
-)
+from voiceagent.http_api import EMPTY_XML, http_app, plivo_webhook, public_base_url, query_param, xml_response
 from voiceagent.media.connections import stream_connections
 from voiceagent.plivo.rest import Deadline, plivo_gateway
 from voiceagent.plivo.webhooks import MachineDetectionWebhook
@@ -30,10 +23,9 @@ logger = Logger()
 app = http_app([routes.MACHINE_DETECTION])
 
 
-@app.post(routes.MACHINE_DETECTION)
-def machine_detection() -> Response[str]:
+@plivo_webhook(app, MachineDetectionWebhook, routes.MACHINE_DETECTION)
+def machine_detection(webhook: MachineDetectionWebhook) -> Response[str]:
     event = app.current_event
-    webhook = verified_webhook(event, MachineDetectionWebhook)
     logger.append_keys(call_uuid=webhook.call_uuid)
     settings = get_settings()
     store = open_store(settings)

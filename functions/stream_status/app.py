@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
 from voiceagent.clock import utcnow
-from voiceagent.http_api import EMPTY_XML, http_app, public_url, verified_webhook, xml_response
+from voiceagent.http_api import EMPTY_XML, http_app, plivo_webhook, public_url, xml_response
 from voiceagent.plivo.rest import Deadline
 from voiceagent.plivo.webhooks import StreamStatusWebhook
 from voiceagent.settings import get_settings
@@ -22,10 +22,9 @@ logger = Logger()
 app = http_app([routes.STREAM_STATUS])
 
 
-@app.post(routes.STREAM_STATUS)
-def stream_status() -> Response[str]:
+@plivo_webhook(app, StreamStatusWebhook, routes.STREAM_STATUS)
+def stream_status(webhook: StreamStatusWebhook) -> Response[str]:
     event = app.current_event
-    webhook = verified_webhook(event, StreamStatusWebhook)
     logger.append_keys(call_uuid=webhook.call_uuid, stream_id=webhook.stream_id)
     settings = get_settings()
     now = utcnow()

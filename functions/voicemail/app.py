@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from voiceagent import observability, routes
 from voiceagent.calls.voicemail import serve_voicemail
 from voiceagent.clock import utcnow
-from voiceagent.http_api import http_app, query_param, verified_webhook, xml_response
+from voiceagent.http_api import http_app, plivo_webhook, query_param, xml_response
 from voiceagent.plivo.webhooks import VoicemailWebhook
 from voiceagent.settings import get_settings
 from voiceagent.store import open_store
@@ -20,10 +20,9 @@ logger = Logger()
 app = http_app([routes.VOICEMAIL])
 
 
-@app.post(routes.VOICEMAIL)
-def voicemail() -> Response[str]:
+@plivo_webhook(app, VoicemailWebhook, routes.VOICEMAIL)
+def voicemail(webhook: VoicemailWebhook) -> Response[str]:
     event = app.current_event
-    webhook = verified_webhook(event, VoicemailWebhook)
     logger.append_keys(call_uuid=webhook.call_uuid)
     settings = get_settings()
     xml = serve_voicemail(

@@ -7,6 +7,7 @@ and their signatures cannot drift from this generator or from the plivo SDK.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -25,6 +26,13 @@ NONCE = "31415926535897932384"
 TIME_EPOCH_MS = 1732451400000
 
 
+def nonce_for(method: str, url: str, form: Mapping[str, str] | None) -> str:
+    """A nonce like Plivo's (20 digits), one per distinct request: loading the same event twice is a replay
+    (or a Plivo retry reusing its nonce), two different events are two requests."""
+    digest = hashlib.sha256(json.dumps([method, url, sorted((form or {}).items())]).encode()).hexdigest()
+    return str(int(digest, 16))[:20]
+
+
 def http_event(
     path: str,
     *,
@@ -39,8 +47,10 @@ def http_event(
     base64_body: bool = True,
     content_type: str = "application/x-www-form-urlencoded",
     json_body: Mapping[str, Any] | None = None,
+    nonce: str | None = None,
 ) -> dict[str, Any]:
-    """An HTTP API v2 event for a Plivo webhook. ``sign``: valid, wrong, missing, or several.
+    """An HTTP API v2 event for a Plivo webhook. ``sign``: valid, wrong, missing, or several. The nonce is
+    derived from the request (``nonce_for``) unless given.
 
     With ``json_body`` the body is JSON and the signature covers its top-level values as strings (the form
     Plivo signs; how Plivo signs a JSON callback is undocumented).
@@ -61,10 +71,11 @@ def http_event(
         "x-forwarded-proto": "https",
     }
     if sign != "missing":
+        nonce = nonce or nonce_for(method, public, form)
         params = {key: [value] for key, value in (form or {}).items()}
-        good = sign_v3(method=method, url=public, params=params, nonce=NONCE, auth_token=c.TEST_AUTH_TOKEN)
-        wrong = sign_v3(method=method, url=public, params=params, nonce=NONCE, auth_token="not-the-token")
-        headers["x-plivo-signature-v3-nonce"] = NONCE
+        good = sign_v3(method=method, url=public, params=params, nonce=nonce, auth_token=c.TEST_AUTH_TOKEN)
+        wrong = sign_v3(method=method, url=public, params=params, nonce=nonce, auth_token="not-the-token")
+        headers["x-plivo-signature-v3-nonce"] = nonce
         headers["x-plivo-signature-v3"] = {"valid": good, "wrong": wrong, "several": f"{wrong}, {good}"}[sign]
         headers["x-plivo-signature-ma-v3"] = headers["x-plivo-signature-v3"]
     event: dict[str, Any] = {
@@ -311,6 +322,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         "/plivo/answer", form=ANSWER_FORM, base_url=c.CUSTOM_DOMAIN_BASE, domain="voice.example.com"
     ),
     "answer_bad_signature": lambda: http_event("/plivo/answer", form=ANSWER_FORM, sign="wrong"),
+    "answer_nonce_too_long": lambda: http_event("/plivo/answer", form=ANSWER_FORM, nonce="7" * 129),
     "answer_missing_signature": lambda: http_event("/plivo/answer", form=ANSWER_FORM, sign="missing"),
     "answer_missing_call_uuid": lambda: http_event(
         "/plivo/answer", form={k: v for k, v in ANSWER_FORM.items() if k != "CallUUID"}

@@ -1,5 +1,6 @@
 """What every Plivo webhook does the same way: rebuild the public URL, parse the body, check the signature,
-and map errors to clear HTTP answers. Handlers get a ready resolver from ``http_app()``.
+answer replays from memory, and map errors to clear HTTP answers. Handlers get a ready resolver from
+``http_app()`` and register each webhook with ``plivo_webhook``.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,11 +21,14 @@ from pydantic import ValidationError
 
 from voiceagent import observability
 from voiceagent.aws import is_transient
+from voiceagent.clock import utcnow
 from voiceagent.credentials import SecretUnavailable, plivo_auth_token
-from voiceagent.plivo.signature import SignatureError, verify_v3
+from voiceagent.plivo.signature import NONCE_HEADER, SignatureError, verify_v3
 from voiceagent.plivo.webhooks import WebhookT, parse_webhook
 from voiceagent.settings import ConfigurationError, get_settings
+from voiceagent.store import open_store
 from voiceagent.store.calls import WriteConflict
+from voiceagent.store.nonces import StoredAnswer
 
 logger = Logger(child=True)
 
@@ -127,21 +131,76 @@ def form_params(event: APIGatewayProxyEventV2) -> FormParams:
         raise MalformedRequest("too many fields") from exc
 
 
-def verified_params(event: APIGatewayProxyEventV2) -> FormParams:
-    """Parse the body and prove it came from Plivo; raises before anything is stored."""
+def verified_params(event: APIGatewayProxyEventV2) -> tuple[FormParams, str]:
+    """Parse the body and prove it came from Plivo: (the form, its V3 nonce). Raises before anything is
+    stored."""
     params = form_params(event)
+    headers = {key.lower(): value for key, value in (event.headers or {}).items()}
     verify_v3(
         method=event.request_context.http.method,
         url=request_url(event),
-        headers={key.lower(): value for key, value in (event.headers or {}).items()},
+        headers=headers,
         params=params,
         auth_token=plivo_auth_token(),
     )
-    return params
+    return params, headers[NONCE_HEADER].strip()
 
 
-def verified_webhook(event: APIGatewayProxyEventV2, model: type[WebhookT]) -> WebhookT:
-    return parse_webhook(model, verified_params(event))
+WebhookHandler = Callable[[WebhookT], Response[str]]
+
+
+def plivo_webhook(
+    app: APIGatewayHttpResolver, model: type[WebhookT], *paths: str
+) -> Callable[[WebhookHandler[WebhookT]], WebhookHandler[WebhookT]]:
+    """Register a signed Plivo webhook at POST ``paths``: the handler gets the verified, parsed form.
+
+    A request whose nonce already took effect on this route is a replay: it is answered with the response
+    stored for that nonce, and nothing else happens (metric ``WebhookReplays``). A nonce is remembered only
+    after its request succeeded (200), with the response it got, so a Plivo retry after a failure still runs
+    and one that reuses the nonce of a success gets the very same answer.
+    """
+
+    def register(handler: WebhookHandler[WebhookT]) -> WebhookHandler[WebhookT]:
+        def route() -> Response[str]:
+            event = app.current_event
+            path = route_path(event)
+            params, nonce = verified_params(event)
+            webhook = parse_webhook(model, params)
+            nonces = open_store().nonces
+            replayed = nonces.answer_for(nonce, path)
+            if replayed is not None:
+                observability.add("WebhookReplays")
+                logger.warning(
+                    "replayed webhook answered with its first response",
+                    extra={"path": path, "call_uuid": getattr(webhook, "call_uuid", None)},
+                )
+                return Response(replayed.status_code, replayed.content_type, replayed.body)
+            response = handler(webhook)
+            if response.status_code == 200:
+                _remember(nonce, path, response)
+            return response
+
+        for path in paths:
+            app.post(path)(route)
+        return handler
+
+    return register
+
+
+def _remember(nonce: str, path: str, response: Response[str]) -> None:
+    """Remember a request that took effect. If that fails the action still happened: answer Plivo anyway
+    (the nonce stays open to a replay, which every transition's condition keeps harmless), and say so."""
+    body = response.body if isinstance(response.body, str) else ""
+    content_type = str(response.headers.get("Content-Type") or XML)
+    try:
+        open_store().nonces.remember(
+            nonce, path, StoredAnswer(response.status_code, content_type, body), utcnow()
+        )
+    except (ClientError, BotoCoreError) as exc:
+        observability.add("WebhookNonceNotRemembered")
+        logger.error(
+            "could not remember the webhook's nonce", extra={"path": path, "error": type(exc).__name__}
+        )
 
 
 def query_param(event: APIGatewayProxyEventV2, name: str) -> str | None:

@@ -8,6 +8,7 @@ import responses
 
 from functions.stream_status import app
 from tests.support import constants as c
+from tests.support import make_events as ev
 from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
@@ -102,8 +103,14 @@ def test_stop_before_start_ends_up_the_same(aws_stack: Any, lambda_context: Any,
 def test_retried_event_is_stored_and_counted_once(
     aws_stack: Any, lambda_context: Any, table_items: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A retry with a fresh nonce runs (one reusing the nonce is a replay, answered from memory): the event's
+    own idempotency key (stream, event, timestamp) keeps it from counting twice."""
     post(lambda_context, "stream_status_degraded_stream")
-    post(lambda_context, "stream_status_degraded_stream")
+    form = {**ev.STREAM_FORM, "Event": "DegradedStream", "Timestamp": "2024-11-24 12:30:30"}
+    retry = ev.http_event(
+        "/plivo/stream-status", form={**form, "BufferUsagePercentage": "60"}, nonce="9" * 20
+    )
+    assert app.lambda_handler(retry, lambda_context)["statusCode"] == 200
 
     assert len(items_of(table_items, "STREAMEVENT#")) == 1
     assert stream(table_items)["degradation_count"] == 1
@@ -233,7 +240,6 @@ class TestRecovery:
 
 
 def test_a_field_without_a_name_is_not_stored(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
-    from tests.support import make_events as ev
 
     event = ev.stream_event("StartStream", "2024-11-24 12:30:09", **{"": "x", " ": "y"})
 
@@ -249,7 +255,6 @@ def test_a_start_stream_after_the_hangup_does_not_rewrite_the_completed_calls_st
     aws_stack: Any, lambda_context: Any
 ) -> None:
     from functions.hangup import app as hangup_app
-    from tests.support import make_events as ev
 
     post(lambda_context, "stream_status_start_stream")
     hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)

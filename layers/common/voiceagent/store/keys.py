@@ -1,8 +1,8 @@
 """Every key shape of the one table, in one place.
 
 A call's partition ``CALL#<CallUUID>`` holds the call record, its streams, their status events and recovery
-attempts, so a call's whole history is one Query. Other records (placements, live connections) have
-partitions of their own.
+attempts, so a call's whole history is one Query. Other records (placements, live connections, remembered
+webhook nonces) have partitions of their own.
 """
 
 from __future__ import annotations
@@ -63,6 +63,11 @@ def placement_key(placement_id: str) -> dict[str, Any]:
 
 def connection_key(connection_id: str) -> dict[str, Any]:
     return _key(f"CONN#{connection_id}", "CONN")
+
+
+def nonce_key(nonce: str, route: str) -> dict[str, Any]:
+    """A signed webhook request that took effect: Plivo's V3 nonce, on the route it was sent to."""
+    return _key(f"NONCE#{nonce}", f"ROUTE#{route}")
 
 
 def kind_of(item: dict[str, Any]) -> ItemKind:
