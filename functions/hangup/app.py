@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
@@ -20,8 +21,7 @@ app = http_app([routes.HANGUP])
 
 
 @plivo_webhook(app, HangupWebhook, routes.HANGUP)
-def hangup(webhook: HangupWebhook) -> Response[str]:
-    event = app.current_event
+def hangup(webhook: HangupWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
     logger.append_keys(call_uuid=webhook.call_uuid)
     transition, outcome = complete_call(
         webhook, placement_id=query_param(event, routes.PLACEMENT_PARAM), store=open_store(), now=utcnow()

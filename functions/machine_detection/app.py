@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
@@ -24,8 +25,7 @@ app = http_app([routes.MACHINE_DETECTION])
 
 
 @plivo_webhook(app, MachineDetectionWebhook, routes.MACHINE_DETECTION)
-def machine_detection(webhook: MachineDetectionWebhook) -> Response[str]:
-    event = app.current_event
+def machine_detection(webhook: MachineDetectionWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
     logger.append_keys(call_uuid=webhook.call_uuid)
     settings = get_settings()
     store = open_store(settings)

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
@@ -23,8 +24,7 @@ app = http_app([routes.STREAM_STATUS])
 
 
 @plivo_webhook(app, StreamStatusWebhook, routes.STREAM_STATUS)
-def stream_status(webhook: StreamStatusWebhook) -> Response[str]:
-    event = app.current_event
+def stream_status(webhook: StreamStatusWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
     logger.append_keys(call_uuid=webhook.call_uuid, stream_id=webhook.stream_id)
     settings = get_settings()
     now = utcnow()

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
@@ -21,8 +22,7 @@ app = http_app([routes.VOICEMAIL])
 
 
 @plivo_webhook(app, VoicemailWebhook, routes.VOICEMAIL)
-def voicemail(webhook: VoicemailWebhook) -> Response[str]:
-    event = app.current_event
+def voicemail(webhook: VoicemailWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
     logger.append_keys(call_uuid=webhook.call_uuid)
     settings = get_settings()
     xml = serve_voicemail(

@@ -207,3 +207,93 @@ def test_stream_alarms_watch_the_metrics_the_code_emits() -> None:
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
         assert dimensions == {"service": env["POWERTOOLS_SERVICE_NAME"], "stage": {"Ref": "Stage"}}
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def _integration_function(route_key: str) -> str:
+    (route,) = [
+        route["Properties"]
+        for route in resources_of_type("AWS::ApiGatewayV2::Route").values()
+        if route["Properties"]["RouteKey"] == route_key
+    ]
+    integration_id = route["Target"]["Fn::Sub"].removeprefix("integrations/${").removesuffix("}")
+    integration = load_template()["Resources"][integration_id]["Properties"]
+    uri: str = integration["IntegrationUri"]["Fn::Sub"]
+    return uri.split("functions/${")[1].split(".Arn}")[0]
+
+
+def test_connects_and_disconnects_go_to_the_small_connect_function_and_frames_to_media() -> None:
+    """A flood of refused $connects never runs the 1 GB media function."""
+    assert _integration_function("$connect") == "StreamConnectFunction"
+    assert _integration_function("$disconnect") == "StreamConnectFunction"
+    assert _integration_function("$default") == "MediaFunction"
+    functions = resources_of_type("AWS::Serverless::Function")
+    assert functions["StreamConnectFunction"]["Properties"]["MemorySize"] == 256
+    assert functions["MediaFunction"]["Properties"]["MemorySize"] == 1024
+    permissions = resources_of_type("AWS::Lambda::Permission").values()
+    invoked = {permission["Properties"]["FunctionName"]["Ref"] for permission in permissions}
+    assert {"StreamConnectFunction", "MediaFunction"} <= invoked
+
+
+def _reserved(function: dict[str, Any]) -> Any:
+    return function["Properties"].get("ReservedConcurrentExecutions")
+
+
+def test_reserved_concurrency_is_wired_to_its_parameters_and_off_by_default() -> None:
+    template = load_template()
+    functions = resources_of_type("AWS::Serverless::Function")
+    webhook_functions = {
+        route["function"] for (_, path), route in _http_routes().items() if path.startswith("/plivo/")
+    }
+    assert webhook_functions == {
+        "AnswerFunction",
+        "MachineDetectionFunction",
+        "VoicemailFunction",
+        "StreamStatusFunction",
+        "HangupFunction",
+    }
+    for name in webhook_functions:
+        assert _reserved(functions[name]) == {
+            "Fn::If": [
+                "ReservesWebhookConcurrency",
+                {"Ref": "WebhookReservedConcurrency"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }, name
+    assert _reserved(functions["StreamConnectFunction"]) == {
+        "Fn::If": [
+            "ReservesStreamConnectConcurrency",
+            {"Ref": "StreamConnectReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert _reserved(functions["MediaFunction"]) is None  # frames scale with live calls, never capped
+    for parameter in ("WebhookReservedConcurrency", "StreamConnectReservedConcurrency"):
+        assert template["Parameters"][parameter]["Default"] == 0  # new accounts may have a quota of 10
+    conditions = template["Conditions"]
+    assert conditions["ReservesWebhookConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookReservedConcurrency"}, 0]}]
+    }
+
+
+def test_prod_reserves_concurrency_and_dev_does_not() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    prod = config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+    dev = config["dev"]["deploy"]["parameters"]["parameter_overrides"]
+    assert 'WebhookReservedConcurrency="10"' in prod
+    assert 'StreamConnectReservedConcurrency="20"' in prod
+    assert "ReservedConcurrency" not in dev
+
+
+def test_per_route_throttling_stays_on_both_apis() -> None:
+    resources = load_template()["Resources"]
+    webhook = resources["WebhookApi"]["Properties"]["DefaultRouteSettings"]
+    assert webhook == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
+    }
+    assert set(resources["MediaStage"]["Properties"]["DefaultRouteSettings"]) == {
+        "ThrottlingRateLimit",
+        "ThrottlingBurstLimit",
+    }

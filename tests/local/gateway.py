@@ -35,6 +35,8 @@ HTTP_ROUTES: tuple[tuple[str, str], ...] = (
     ("/calls", "functions.calls.app"),
 )
 """Path (or path prefix, for /calls/{call_uuid}) → handler module, as template.yaml wires them."""
+CONNECT_FUNCTION = "functions.stream_connect.app"
+"""$connect and $disconnect, as template.yaml wires them (frames go to functions.media.app)."""
 
 
 @dataclass
@@ -188,7 +190,7 @@ class Gateway:
             headers=dict(request.headers.items()),
             queryStringParameters=dict(request.query),
         )
-        result = await self._invoke("functions.media.app", connect)
+        result = await self._invoke(CONNECT_FUNCTION, connect)
         if result.get("statusCode") != 200:
             return web.Response(status=int(result.get("statusCode", 500)), text="Forbidden")
         socket = web.WebSocketResponse(max_msg_size=128 * 1024)
@@ -205,7 +207,7 @@ class Gateway:
                 self.frame_latencies.append(time.perf_counter() - started)
         finally:
             self._sockets.pop(connection_id, None)
-            await self._invoke("functions.media.app", self._ws_event("$disconnect", connection_id))
+            await self._invoke(CONNECT_FUNCTION, self._ws_event("$disconnect", connection_id))
         return socket
 
     async def _post_to_connection(self, request: web.Request) -> web.Response:

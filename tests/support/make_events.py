@@ -142,10 +142,12 @@ def ws_event(
     return event
 
 
-def signed_connect(auth_token: str) -> dict[str, Any]:
+def signed_connect(
+    auth_token: str = c.TEST_AUTH_TOKEN, query: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """A $connect as Plivo may sign it: here over the https form of the stream URL with its query."""
-    event = ws_event("$connect", query=_token_query(c.FAR_FUTURE))
-    url = f"https://{c.WS_API_DOMAIN}/{c.STAGE}?{urlencode(event['queryStringParameters'])}"
+    event = ws_event("$connect", query=query if query is not None else token_query(c.FAR_FUTURE))
+    url = f"https://{c.WS_API_DOMAIN}/{c.STAGE}?{urlencode(sorted(event['queryStringParameters'].items()))}"
     signature = sign_v3(method="GET", url=url, params={}, nonce=NONCE, auth_token=auth_token)
     event["headers"].update({"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": NONCE})
     return event
@@ -262,10 +264,19 @@ PLACE_CALL = {
 }
 
 
-def _token_query(expires: int, *, forged: bool = False) -> dict[str, str]:
+TOKEN_ID = "5eb63bbbe01eeed093cb22bb"
+SECOND_TOKEN_ID = "8f434346648f6b96df89dda9"
+
+
+def token_query(expires: int, *, forged: bool = False, token_id: str = TOKEN_ID) -> dict[str, str]:
     key = derive_stream_token_key("forged-key" if forged else c.TEST_AUTH_TOKEN)
-    token = stream_token.issue(key, c.CALL_UUID, expires, 0)
-    return {"call_uuid": token.call_uuid, "expires": str(token.expires), "token": token.token}
+    token = stream_token.issue(key, c.CALL_UUID, expires, 0, token_id=token_id)
+    return {
+        "call_uuid": token.call_uuid,
+        "expires": str(token.expires),
+        "jti": token_id,
+        "token": token.token,
+    }
 
 
 START_FRAME: dict[str, Any] = {
@@ -479,13 +490,21 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "stream_status_missing_event": lambda: http_event("/plivo/stream-status", form=STREAM_FORM),
     "calls_report": lambda: report_event(c.CALL_UUID),
     "calls_report_invalid_uuid": lambda: report_event("not..valid"),
-    "media_connect": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE)),
-    "media_connect_expired_token": lambda: ws_event("$connect", query=_token_query(1_600_000_000)),
-    "media_connect_forged_token": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE, forged=True)),
-    "media_connect_missing_token": lambda: ws_event("$connect", query={}),
-    "media_connect_signed": lambda: signed_connect(c.TEST_AUTH_TOKEN),
-    "media_connect_bad_signature": lambda: signed_connect("not-the-token"),
-    "media_disconnect": lambda: ws_event("$disconnect"),
+    "stream_connect": lambda: signed_connect(),
+    "stream_connect_second_token": lambda: {
+        **signed_connect(query=token_query(c.FAR_FUTURE, token_id=SECOND_TOKEN_ID)),
+        "requestContext": {**ws_event("$connect")["requestContext"], "connectionId": "NewerConn0000="},
+    },
+    "stream_connect_expired_token": lambda: signed_connect(query=token_query(1_600_000_000)),
+    "stream_connect_forged_token": lambda: signed_connect(query=token_query(c.FAR_FUTURE, forged=True)),
+    "stream_connect_forged_token_id": lambda: signed_connect(
+        query={**token_query(c.FAR_FUTURE), "jti": SECOND_TOKEN_ID}
+    ),
+    "stream_connect_missing_token": lambda: signed_connect(query={}),
+    "stream_connect_unsigned": lambda: ws_event("$connect", query=token_query(c.FAR_FUTURE)),
+    "stream_connect_bad_signature": lambda: signed_connect("not-the-token"),
+    "stream_connect_wrong_route": lambda: {**ws_event("$default", body="{}")},
+    "stream_disconnect": lambda: ws_event("$disconnect"),
     "media_start": lambda: frame_event(START_FRAME),
     "media_start_other_call": lambda: frame_event(
         {**START_FRAME, "start": {**START_FRAME["start"], "callId": "00000000-0000-4000-8000-000000000000"}}

@@ -149,7 +149,7 @@ def test_logs_carry_no_secret_and_no_request_body(
         service.setLevel(previous_level)
 
     logs = captured.getvalue()
-    connect = load_event("media_connect")
+    connect = load_event("stream_connect")
     secrets = [
         c.TEST_AUTH_TOKEN,
         load_event("answer_outbound")["headers"]["x-plivo-signature-v3"],

@@ -146,13 +146,15 @@ def verified_params(event: APIGatewayProxyEventV2) -> tuple[FormParams, str]:
     return params, headers[NONCE_HEADER].strip()
 
 
-WebhookHandler = Callable[[WebhookT], Response[str]]
+WebhookHandler = Callable[[WebhookT, APIGatewayProxyEventV2], Response[str]]
+"""A webhook's logic: the verified, parsed form and the request it came in (read once, here)."""
 
 
 def plivo_webhook(
     app: APIGatewayHttpResolver, model: type[WebhookT], *paths: str
 ) -> Callable[[WebhookHandler[WebhookT]], WebhookHandler[WebhookT]]:
-    """Register a signed Plivo webhook at POST ``paths``: the handler gets the verified, parsed form.
+    """Register a signed Plivo webhook at POST ``paths``: the handler gets the verified, parsed form and the
+    request.
 
     A request whose nonce already took effect on this route is a replay: it is answered with the response
     stored for that nonce, and nothing else happens (metric ``WebhookReplays``). A nonce is remembered only
@@ -175,7 +177,7 @@ def plivo_webhook(
                     extra={"path": path, "call_uuid": getattr(webhook, "call_uuid", None)},
                 )
                 return Response(replayed.status_code, replayed.content_type, replayed.body)
-            response = handler(webhook)
+            response = handler(webhook, event)
             if response.status_code == 200:
                 _remember(nonce, path, response)
             return response

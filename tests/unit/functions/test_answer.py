@@ -54,11 +54,11 @@ def test_stream_url_carries_a_verifiable_short_lived_token_and_no_secret(
     url = urlsplit((stream.text or "").strip())
     assert f"{url.scheme}://{url.netloc}{url.path}" == c.WEBSOCKET_URL
     query = {key: values[0] for key, values in parse_qs(url.query).items()}
-    assert set(query) == {"call_uuid", "expires", "token"}
+    assert set(query) == {"call_uuid", "expires", "jti", "token"}
     assert c.TEST_AUTH_TOKEN not in (stream.text or "")
     key = derive_stream_token_key(c.TEST_AUTH_TOKEN)
     now = int(query["expires"]) - 300
-    assert stream_token.verify(key, query, now) == c.CALL_UUID
+    assert stream_token.verify(key, query, now) == stream_token.VerifiedToken(c.CALL_UUID, query["jti"])
     with pytest.raises(stream_token.StreamTokenError):
         stream_token.verify(key, query, int(query["expires"]) + 1)
 

@@ -78,85 +78,10 @@ def played_audio(posted: list[dict[str, Any]]) -> bytes:
     )
 
 
-# ---------------------------------------------------------------------------------------------- $connect
-
-
-def test_connect_with_valid_token_registers_the_connection(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    assert handle("media_connect", lambda_context) == {"statusCode": 200}
-
-    items = {item["pk"]: item for item in table_items()}
-    assert items[f"CONN#{c.CONNECTION_ID}"]["call_uuid"] == c.CALL_UUID
-    assert items[f"CALL#{c.CALL_UUID}"]["connection_id"] == c.CONNECTION_ID
-    assert "stream_connected_at" in items[f"CALL#{c.CALL_UUID}"]
-
-
-@pytest.mark.parametrize(
-    "name", ["media_connect_expired_token", "media_connect_forged_token", "media_connect_missing_token"]
-)
-def test_connect_with_bad_token_is_rejected_and_stores_nothing(
-    name: str, aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    assert handle(name, lambda_context) == {"statusCode": 403}
-    assert table_items() == []
-
-
-def test_connect_with_a_valid_plivo_signature_is_accepted(aws_stack: Any, lambda_context: Any) -> None:
-    assert handle("media_connect_signed", lambda_context) == {"statusCode": 200}
-
-
-def test_connect_with_a_wrong_plivo_signature_is_rejected_and_stores_nothing(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    assert handle("media_connect_bad_signature", lambda_context) == {"statusCode": 403}
-    assert table_items() == []
-
-
-@pytest.mark.parametrize("mode", ["warn", "off"])
-def test_signature_check_can_be_relaxed_to_the_token_alone(
-    mode: str, aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STREAM_SIGNATURE_CHECK", mode)
-    assert handle("media_connect_bad_signature", lambda_context) == {"statusCode": 200}
-
-
 def test_event_without_connection_id_is_refused(aws_stack: Any, lambda_context: Any) -> None:
     event = load_event("media_speech")
     del event["requestContext"]["connectionId"]
     assert app.lambda_handler(event, lambda_context) == {"statusCode": 400}
-
-
-# ---------------------------------------------------------------------------------------------- $disconnect
-
-
-def test_disconnect_removes_the_connection_from_its_call(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    handle("media_connect", lambda_context)
-    assert handle("media_disconnect", lambda_context) == {"statusCode": 200}
-
-    (record,) = table_items()
-    assert "connection_id" not in record
-    assert "disconnected_at" in record
-
-
-def test_disconnect_keeps_a_newer_connection(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
-    handle("media_connect", lambda_context)
-    newer = load_event("media_connect")
-    newer["requestContext"]["connectionId"] = "NewerConn0000="
-    app.lambda_handler(newer, lambda_context)
-
-    handle("media_disconnect", lambda_context)
-
-    assert call()["connection_id"] == "NewerConn0000="
-
-
-def test_disconnect_of_unknown_connection_is_harmless(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    assert handle("media_disconnect", lambda_context) == {"statusCode": 200}
-    assert table_items() == []
 
 
 # ---------------------------------------------------------------------------------------------- frames

@@ -27,6 +27,7 @@ class ItemKind(StrEnum):
 
 _CALL_SK = "CALL"
 _PREFIXES = (
+    ("STREAMTOKEN#", ItemKind.OTHER),
     ("STREAMEVENT#", ItemKind.STREAM_EVENT),
     ("STREAM#", ItemKind.STREAM),
     ("RECOVERY#", ItemKind.RECOVERY),
@@ -63,6 +64,11 @@ def placement_key(placement_id: str) -> dict[str, Any]:
 
 def connection_key(connection_id: str) -> dict[str, Any]:
     return _key(f"CONN#{connection_id}", "CONN")
+
+
+def stream_token_key(call_uuid: str, token_id: str) -> dict[str, Any]:
+    """A stream token that opened a connection (each opens one)."""
+    return _key(call_partition(call_uuid), f"STREAMTOKEN#{token_id}")
 
 
 def nonce_key(nonce: str, route: str) -> dict[str, Any]:

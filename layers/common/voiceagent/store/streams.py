@@ -10,12 +10,10 @@ from voiceagent.clock import iso
 from voiceagent.store import keys
 from voiceagent.store.calls import call_update
 from voiceagent.store.dynamo import Table, Update, from_item, to_item
-from voiceagent.store.states import CallState
+from voiceagent.store.states import LIVE_STATES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-LIVE_STATES = (CallState.ANSWERED, CallState.MACHINE_DETECTED)
 
 
 class StreamRepository:

@@ -173,7 +173,7 @@ def test_every_write_to_a_call_record_bumps_its_version(
     each UpdateItem of a CALL item, alone or in a transaction, adds to ``version``."""
     from functions.hangup import app as hangup_app
     from functions.machine_detection import app as md_app
-    from functions.media import app as media_app
+    from functions.stream_connect import app as connect_app
     from functions.stream_status import app as stream_status_app
     from tests.support import plivo_api as api
     from tests.support import seed
@@ -200,7 +200,7 @@ def test_every_write_to_a_call_record_bumps_its_version(
         stream_status_app.lambda_handler(load_event("stream_status_start_stream"), lambda_context)
         md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
         open_store().streams.reserve_recovery("6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", 1, NOW)
-        media_app.lambda_handler(load_event("media_disconnect"), lambda_context)
+        connect_app.lambda_handler(load_event("stream_disconnect"), lambda_context)
         hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb.*", record)
