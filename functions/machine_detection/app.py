@@ -36,7 +36,12 @@ def machine_detection(webhook: MachineDetectionWebhook, event: APIGatewayProxyEv
         store=store,
         context=PolicyContext(
             call_uuid=webhook.call_uuid,
-            voicemail_url=callback_url(public_base_url(event), routes.VOICEMAIL, placement_id),
+            voicemail_url=callback_url(
+                public_base_url(event),
+                routes.VOICEMAIL,
+                placement_id,
+                retries=settings.plivo_callback_retries,
+            ),
             gateway=plivo_gateway,
             connections=stream_connections(settings, store.connections),
             deadline=Deadline.from_lambda(app.lambda_context.get_remaining_time_in_millis()),

@@ -140,7 +140,9 @@ def _http_routes() -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("path", [routes.ANSWER, routes.MACHINE_DETECTION, routes.VOICEMAIL, routes.HANGUP])
+@pytest.mark.parametrize(
+    "path", [routes.ANSWER, routes.ANSWER_FALLBACK, routes.MACHINE_DETECTION, routes.VOICEMAIL, routes.HANGUP]
+)
 def test_plivo_webhooks_are_public_post_routes(path: str) -> None:
     route = _http_routes()[("POST", path)]
     assert "Auth" not in route  # Plivo cannot sign with IAM: these check Plivo's signature instead
@@ -162,6 +164,7 @@ def test_outputs_give_every_url_a_user_pastes_into_plivo() -> None:
     outputs = load_template()["Outputs"]
     expected = {
         "AnswerUrl": routes.ANSWER,
+        "AnswerFallbackUrl": routes.ANSWER_FALLBACK,
         "MachineDetectionUrl": routes.MACHINE_DETECTION,
         "VoicemailUrl": routes.VOICEMAIL,
         "StreamStatusUrl": routes.STREAM_STATUS,

@@ -28,6 +28,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 HTTP_ROUTES: tuple[tuple[str, str], ...] = (
     ("/plivo/answer", "functions.answer.app"),
+    ("/plivo/answer-fallback", "functions.answer.app"),
     ("/plivo/machine-detection", "functions.machine_detection.app"),
     ("/plivo/voicemail", "functions.voicemail.app"),
     ("/plivo/stream-status", "functions.stream_status.app"),

@@ -1,6 +1,8 @@
 """A simulated Plivo: its REST API (calls, hangup, transfer, streams) and the calls it places.
 
-A call plays the way Plivo plays one: signed form webhooks (V3 signatures, with the plivo SDK's functions), a
+A call plays the way Plivo plays one: signed form webhooks (V3 signatures, with the plivo SDK's functions),
+tried again as each URL's retry settings say (its fragment: ``#rc=2&rp=5xx,ct,rt``; Plivo's defaults when it
+has none) and, for the answer URL, the call's ``fallback_url`` once those are spent; a
 real WebSocket client speaking the stream protocol at real-time pace (20 ms mu-law frames from a scripted
 callee: speech, silence, DTMF, a voicemail greeting), stream status and machine-detection callbacks, and a
 hangup callback. It reacts like Plivo to ``playAudio`` (queues and plays in real time), ``checkpoint``
@@ -20,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urldefrag, urlencode, urlsplit
 from xml.etree import ElementTree
 
 import aiohttp
@@ -32,6 +34,7 @@ from tests.support.plivo_signing import sign_v3
 log = logging.getLogger("local.plivo")
 
 FRAME_MS = 20
+UNREACHABLE = ("NORMAL_TEMPORARY_FAILURE", "Application URL Unreachable", 5000, "Plivo")
 SPEECH_FRAME = tone(220, FRAME_MS, 0.4)  # a voice-like tone is enough for an energy VAD
 SILENCE_FRAME = silence(FRAME_MS)
 
@@ -40,6 +43,34 @@ def _plivo_time() -> str:
     """Plivo's callback timestamp format (UTC), to the millisecond so retries and distinct events differ."""
     now = time.time()
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
+
+
+@dataclass(frozen=True)
+class RetryRules:
+    """Plivo's callback retry settings for one URL, from its fragment ("Callback Configurations"): ``rc``
+    tries again (0-5, default 1), ``rp`` on what (``4xx``, ``5xx``, ``ct`` connect failure, ``rt`` read
+    timeout, ``all``; default ``ct,rt``: a 5xx is not retried), ``ct``/``rt`` timeouts in ms."""
+
+    retries: int = 1
+    on: frozenset[str] = frozenset({"ct", "rt"})
+    connect_ms: int = 2000
+    read_ms: int = 40000
+
+    @classmethod
+    def of(cls, url: str) -> tuple[str, RetryRules]:
+        """The URL as sent over HTTP (no fragment) and its rules."""
+        bare, fragment = urldefrag(url)
+        settings = dict(parse_qsl(fragment))
+        default = cls()
+        return bare, cls(
+            retries=min(5, int(settings.get("rc", default.retries))),
+            on=frozenset(settings["rp"].split(",")) if "rp" in settings else default.on,
+            connect_ms=int(settings.get("ct", default.connect_ms)),
+            read_ms=int(settings.get("rt", default.read_ms)),
+        )
+
+    def retried(self, failure: str) -> bool:
+        return "all" in self.on or failure in self.on
 
 
 # ---------------------------------------------------------------- what the scripted callee does
@@ -253,6 +284,8 @@ class PlivoSimulator:
         self._session: aiohttp.ClientSession | None = None
         self.rest_requests: list[tuple[str, str]] = []
         self.lost_callbacks = 0
+        self.failed_deliveries: list[tuple[str, str]] = []
+        """(path, failure) of every callback attempt that failed, retried or not."""
         self.frames_sent = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -274,7 +307,17 @@ class PlivoSimulator:
 
     # ------------------------------------------------------------------ signed callbacks
 
-    async def post(self, url: str, form: dict[str, str]) -> str:
+    async def post(
+        self, url: str, form: dict[str, str], *, fallback_url: str | None = None, call: SimCall | None = None
+    ) -> str | None:
+        """A signed callback, tried again as the URL's retry settings say; with ``fallback_url`` (the answer
+        URL's), that is tried once they are spent. The body of the first 2xx, or None: a lost callback.
+
+        Plivo signs the URL as it was given (Plivo's SDK functions drop the fragment) and sends it without
+        the fragment. Its retries reuse the nonce here: whether Plivo's do is undocumented, and reuse is the
+        harder case for a replay guard (a retry of a failure must still run).
+        """
+        bare, rules = RetryRules.of(url)
         nonce = secrets.token_hex(10)
         signature = sign_v3(method="POST", url=url, params=form, nonce=nonce, auth_token=self.auth_token)
         headers = {
@@ -283,12 +326,31 @@ class PlivoSimulator:
             "X-Plivo-Signature-V3-Nonce": nonce,
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        async with self.session.post(url, data=urlencode(form), headers=headers) as response:
-            text = await response.text()
-            if response.status != 200:
-                self.lost_callbacks += 1
-                log.error("callback %s answered %s: %s", url, response.status, text[:200])
-            return text
+        timeout = aiohttp.ClientTimeout(sock_connect=rules.connect_ms / 1000, sock_read=rules.read_ms / 1000)
+        for attempt in range(rules.retries + 1):
+            try:
+                async with self.session.post(
+                    bare, data=urlencode(form), headers=headers, timeout=timeout
+                ) as got:
+                    text = await got.text()
+                    if 200 <= got.status < 300:
+                        return text
+                    failure = f"{got.status // 100}xx"
+            except aiohttp.ClientConnectorError:
+                failure = "ct"
+            except TimeoutError:
+                failure = "rt"
+            path = urlsplit(bare).path
+            self.failed_deliveries.append((path, failure))
+            if call is not None:
+                call.note(f"callback {path} failed ({failure}), try {attempt + 1}")
+            if not rules.retried(failure):
+                break
+        if fallback_url:
+            return await self.post(fallback_url, form, call=call)
+        self.lost_callbacks += 1
+        log.error("callback %s lost after its retries", bare)
+        return None
 
     def _form(self, call: SimCall, **extra: str) -> dict[str, str]:
         return {
@@ -315,6 +377,7 @@ class PlivoSimulator:
                     "ServiceURL": stream.url.split("?")[0],
                     **extra,
                 },
+                call=stream.call,
             )
 
     # ------------------------------------------------------------------ the call's life
@@ -324,8 +387,14 @@ class PlivoSimulator:
             await asyncio.sleep(call.callee.ring_ms / 1000)
             call.answered_at = time.monotonic()
             xml = await self.post(
-                call.params["answer_url"], self._form(call, CallStatus="in-progress", Event="StartApp")
+                call.params["answer_url"],
+                self._form(call, CallStatus="in-progress", Event="StartApp"),
+                fallback_url=call.params.get("fallback_url"),
+                call=call,
             )
+            if xml is None:  # the answer URL and the fallback URL failed: Plivo ends the call
+                await self._end(call, UNREACHABLE)
+                return
             call.note("answered")
             stream_element = ElementTree.fromstring(xml).find("Stream")
             if stream_element is None or not stream_element.text:
@@ -395,6 +464,7 @@ class PlivoSimulator:
             self._form(
                 call, Machine="true", IfMachine="continue", Event="MachineDetection", CallStatus="in-progress"
             ),
+            call=call,
         )
         if call.params["machine_detection"] == "hangup":
             await asyncio.sleep(0.3)  # Plivo hangs up on the machine itself in this mode
@@ -426,6 +496,7 @@ class PlivoSimulator:
                     BillDuration=str(duration),
                     AnswerTime=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()) if call.answered_at else "",
                 ),
+                call=call,
             )
         finally:
             call.finished.set()
@@ -436,7 +507,10 @@ class PlivoSimulator:
         stream = self.streams.pop(call.call_uuid, None)
         if stream is not None:
             await stream.close()
-        xml = await self.post(url, self._form(call, CallStatus="in-progress", Event="Redirect"))
+        xml = await self.post(url, self._form(call, CallStatus="in-progress", Event="Redirect"), call=call)
+        if xml is None:
+            await self._end(call, UNREACHABLE)
+            return
         root = ElementTree.fromstring(xml)
         for element in root:
             if element.tag == "Wait":

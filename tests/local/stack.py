@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.local.faults import Faults
 from tests.local.gateway import Gateway
 from tests.local.plivo_sim import Callee, PlivoSimulator, Quiet, Speak
 
@@ -94,7 +95,8 @@ class LocalConfig:
             "PUBLIC_BASE_URL": self.public_base_url,
             "STREAM_TIMEOUT_SECONDS": "3600",
             "DEFAULT_MACHINE_POLICY": "hangup",
-            "STREAM_RECOVERY_MAX_ATTEMPTS": "1",
+            "STREAM_RECOVERY_MAX_ATTEMPTS": os.environ.get("STREAM_RECOVERY_MAX_ATTEMPTS", "1"),
+            "PLIVO_CALLBACK_RETRIES": os.environ.get("PLIVO_CALLBACK_RETRIES", "2"),
             "SECRET_MAX_AGE_SECONDS": "300",
             "POWERTOOLS_SERVICE_NAME": "plivo-voice-agent",
             "POWERTOOLS_METRICS_NAMESPACE": "PlivoVoiceAgentLocal",
@@ -138,14 +140,17 @@ class LocalStack:
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
         self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", executor=self.executor)
         self.plivo = PlivoSimulator(auth_id=config.auth_id, auth_token=config.auth_token, callees=callees)
+        self.faults = Faults()
         self._runners: list[web.AppRunner] = []
         self._moto: Any = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._moto = await loop.run_in_executor(None, _prepare_aws, self.config)
+        http_app = self.gateway.http_app()
+        http_app.middlewares.append(self.faults.middleware)
         for app, port in (
-            (self.gateway.http_app(), self.config.http_port),
+            (http_app, self.config.http_port),
             (self.gateway.ws_app(), self.config.ws_port),
             (self.plivo.rest_app(), self.config.plivo_port),
         ):
@@ -174,6 +179,7 @@ class LocalStack:
                 f"  DynamoDB        {c.dynamodb_endpoint or f'moto at http://{c.host}:{c.moto_port}'}",
                 "  env: LOCAL_HTTP_PORT LOCAL_WS_PORT LOCAL_PLIVO_PORT LOCAL_MOTO_PORT PLIVO_AUTH_ID",
                 "       PLIVO_AUTH_TOKEN LOCAL_PUBLIC_BASE_URL LOCAL_WEBSOCKET_URL LOCAL_DYNAMODB_ENDPOINT",
+                "       and the functions' PLIVO_CALLBACK_RETRIES STREAM_RECOVERY_MAX_ATTEMPTS",
                 "  place a call:   .venv/bin/voiceagent call --to +14155550123 --from +14155550100",
                 f"                  --api-url {c.public_base_url} --no-sign",
             ]

@@ -323,6 +323,7 @@ def frame_event(frame: dict[str, Any]) -> dict[str, Any]:
 
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "answer_outbound": lambda: http_event("/plivo/answer", form=ANSWER_FORM, query=PLACEMENT_QUERY),
+    "answer_fallback": lambda: http_event("/plivo/answer-fallback", form=ANSWER_FORM, query=PLACEMENT_QUERY),
     "answer_inbound_plain_body": lambda: http_event(
         "/plivo/answer",
         form={**ANSWER_FORM, "Direction": "inbound", "RequestUUID": "", "ALegRequestUUID": ""},

@@ -101,6 +101,9 @@ class Settings(BaseModel):
     voicemail_min_silence_ms: Annotated[int, Field(ge=500, le=10000)] = Field(
         default=3000, alias="VOICEMAIL_MIN_SILENCE_MS"
     )
+    plivo_callback_retries: Annotated[int, Field(ge=0, le=5)] = Field(
+        default=2, alias="PLIVO_CALLBACK_RETRIES"
+    )
     stream_recovery_max_attempts: Annotated[int, Field(ge=0, le=5)] = Field(
         default=1, alias="STREAM_RECOVERY_MAX_ATTEMPTS"
     )

@@ -12,6 +12,7 @@ from functions.answer import app
 from tests.support import constants as c
 from tests.support.events import load_event
 from voiceagent.credentials import derive_stream_token_key
+from voiceagent.store import open_store
 from voiceagent.streams import tokens as stream_token
 
 
@@ -42,7 +43,7 @@ def test_answer_returns_stream_xml_with_every_attribute(aws_stack: Any, lambda_c
         "contentType": "audio/x-mulaw;rate=8000",
         "keepCallAlive": "true",
         "streamTimeout": "3600",
-        "statusCallbackUrl": f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/stream-status",
+        "statusCallbackUrl": f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/stream-status#rc=2&rp=5xx,ct,rt",
         "statusCallbackMethod": "POST",
     }
 
@@ -130,7 +131,8 @@ def test_custom_domain_uses_the_configured_public_base_url(
 
     assert response["statusCode"] == 200
     assert (
-        stream_element(response).attrib["statusCallbackUrl"] == f"{c.CUSTOM_DOMAIN_BASE}/plivo/stream-status"
+        stream_element(response).attrib["statusCallbackUrl"]
+        == f"{c.CUSTOM_DOMAIN_BASE}/plivo/stream-status#rc=2&rp=5xx,ct,rt"
     )
 
 
@@ -199,3 +201,30 @@ def test_missing_configuration_names_the_variable(
     assert json.loads(response["body"]) == {"message": "service misconfigured"}
     (log,) = [record for record in caplog.records if record.getMessage() == "configuration error"]
     assert "CALLS_TABLE_NAME" in log.error  # type: ignore[attr-defined]
+
+
+def test_the_fallback_url_serves_the_same_stream_xml(
+    aws_stack: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plivo fetches fallback_url when the answer URL kept failing: the call must still get its stream."""
+    response = invoke("answer_fallback", lambda_context)
+
+    assert response["statusCode"] == 200
+    assert stream_element(response).attrib == stream_element(invoke("answer_outbound", lambda_context)).attrib
+    record = open_store().calls.get_call(c.CALL_UUID)
+    assert record is not None
+    assert (record["state"], record["placement_id"]) == ("answered", c.PLACEMENT_ID)
+    assert '"AnswersByFallbackUrl"' in capsys.readouterr().out
+
+
+def test_a_plivo_callback_retry_count_of_zero_still_says_so(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceagent.settings import get_settings
+
+    monkeypatch.setenv("PLIVO_CALLBACK_RETRIES", "0")
+    get_settings.cache_clear()
+
+    url = stream_element(invoke("answer_outbound", lambda_context)).attrib["statusCallbackUrl"]
+
+    assert url.endswith("/plivo/stream-status#rc=0&rp=5xx,ct,rt")

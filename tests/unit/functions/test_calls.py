@@ -39,9 +39,14 @@ def test_place_call_records_first_then_asks_plivo_through_the_sdk(
     base = f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}"
     assert sent["from"] == c.FROM_NUMBER
     assert sent["to"] == c.TO_NUMBER
-    assert sent["answer_url"] == f"{base}/plivo/answer?placement={placement_id}"
-    assert sent["hangup_url"] == f"{base}/plivo/hangup?placement={placement_id}"
-    assert sent["machine_detection_url"] == f"{base}/plivo/machine-detection?placement={placement_id}"
+    retries = "#rc=2&rp=5xx,ct,rt"  # Plivo's callback retry settings; its default never retries a 5xx
+    assert sent["answer_url"] == f"{base}/plivo/answer?placement={placement_id}{retries}"
+    assert sent["fallback_url"] == f"{base}/plivo/answer-fallback?placement={placement_id}{retries}"
+    assert sent["hangup_url"] == f"{base}/plivo/hangup?placement={placement_id}{retries}"
+    assert (
+        sent["machine_detection_url"] == f"{base}/plivo/machine-detection?placement={placement_id}{retries}"
+    )
+    assert (sent["answer_method"], sent["fallback_method"], sent["hangup_method"]) == ("POST",) * 3
     assert sent["machine_detection"] == "true"  # transfer needs the callback
     assert sent["machine_detection_time"] == 5000
     assert sent["machine_detection_method"] == "POST"

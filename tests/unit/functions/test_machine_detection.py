@@ -19,7 +19,9 @@ from voiceagent.settings import get_settings
 from voiceagent.store import open_store
 from voiceagent.store.states import CallState
 
-VOICEMAIL_URL = f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/voicemail?placement={c.PLACEMENT_ID}"
+VOICEMAIL_URL = (
+    f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/voicemail?placement={c.PLACEMENT_ID}#rc=2&rp=5xx,ct,rt"
+)
 
 
 def detect(lambda_context: Any, name: str = "machine_detection_machine") -> dict[str, Any]:

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from voiceagent import routes
+from voiceagent.plivo.callbacks import with_retries
 from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.settings import HttpUrlText, MachinePolicy, Settings
 from voiceagent.store.placements import AlreadyExists, PlacementRepository
@@ -137,26 +138,29 @@ def new_placement_id() -> str:
     return f"pl-{uuid.uuid4().hex}"
 
 
-def callback_url(base_url: str, path: str, placement_id: str | None) -> str:
-    """A webhook URL we give Plivo, carrying our placement id when the call has one."""
-    if not placement_id:
-        return f"{base_url}{path}"
-    return f"{base_url}{path}?{urlencode({routes.PLACEMENT_PARAM: placement_id})}"
+def callback_url(base_url: str, path: str, placement_id: str | None, *, retries: int) -> str:
+    """A webhook URL we give Plivo: our placement id when the call has one, Plivo's retry settings always."""
+    query = f"?{urlencode({routes.PLACEMENT_PARAM: placement_id})}" if placement_id else ""
+    return with_retries(f"{base_url}{path}{query}", retries)
 
 
 def _create_payload(
     request: PlaceCallRequest, policy: MachinePolicy, placement_id: str, base_url: str, settings: Settings
 ) -> dict[str, Any]:
-    """Plivo's create-call JSON body; every URL carries our placement id."""
+    """Plivo's create-call JSON body. Every URL carries our placement id and Plivo's callback retry settings
+    (a fragment, which Plivo reads and never signs); ``fallback_url`` serves the answer's XML when the answer
+    URL keeps failing."""
 
     def url(path: str) -> str:
-        return callback_url(base_url, path, placement_id)
+        return callback_url(base_url, path, placement_id, retries=settings.plivo_callback_retries)
 
     return {
         "from": request.from_,
         "to": request.to,
         "answer_url": url(routes.ANSWER),
         "answer_method": "POST",
+        "fallback_url": url(routes.ANSWER_FALLBACK),
+        "fallback_method": "POST",
         "hangup_url": url(routes.HANGUP),
         "hangup_method": "POST",
         # Plivo can hang up on a machine itself; every other policy needs the asynchronous callback.
