@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,6 +112,20 @@ def lambda_context() -> Any:
             return 10_000
 
     return _Context()
+
+
+@pytest.fixture
+def dynamodb_calls(aws_stack: dict[str, Any]) -> Iterator[Counter[str]]:
+    """Counts DynamoDB operations made through the handlers' client."""
+    counts: Counter[str] = Counter()
+    client = aws.dynamodb()
+
+    def count(model: Any, **_: Any) -> None:
+        counts[model.name] += 1
+
+    client.meta.events.register("before-call.dynamodb", count)
+    yield counts
+    client.meta.events.unregister("before-call.dynamodb", count)
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""POST /plivo/answer: record the call as answered and return the <Stream> XML that connects its audio."""
+"""POST /plivo/answer (and Plivo's fallback URL): record the call as answered and return the <Stream> XML
+that connects its audio. POST /plivo/stream-ended: the <Redirect> after that <Stream>, which Plivo fetches
+when the stream ends: reconnect, fall back, or hang up."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
 from voiceagent.calls.answering import StreamPlan, answer_call
+from voiceagent.calls.stream_ended import StreamEndContext
+from voiceagent.calls.stream_ended import stream_ended as after_stream
 from voiceagent.clock import utcnow
 from voiceagent.credentials import stream_token_key
 from voiceagent.http_api import (
@@ -21,12 +25,12 @@ from voiceagent.http_api import (
     route_path,
     xml_response,
 )
-from voiceagent.plivo.webhooks import AnswerWebhook
+from voiceagent.plivo.webhooks import AnswerWebhook, StreamEndedWebhook
 from voiceagent.settings import get_settings
 from voiceagent.store import open_store
 
 logger = Logger()
-app = http_app([routes.ANSWER, routes.ANSWER_FALLBACK])
+app = http_app([routes.ANSWER, routes.ANSWER_FALLBACK, routes.STREAM_ENDED])
 
 
 def stream_plan(event: APIGatewayProxyEventV2) -> StreamPlan:
@@ -66,6 +70,27 @@ def answer(webhook: AnswerWebhook, event: APIGatewayProxyEventV2) -> Response[st
         },
     )
     return xml_response(result.xml)
+
+
+@plivo_webhook(app, StreamEndedWebhook, routes.STREAM_ENDED)
+def stream_ended(webhook: StreamEndedWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
+    logger.append_keys(call_uuid=webhook.call_uuid)
+    settings = get_settings()
+    end = after_stream(
+        webhook,
+        StreamEndContext(
+            store=open_store(settings),
+            plan=stream_plan(event),
+            settings=settings,
+            placement_id=query_param(event, routes.PLACEMENT_PARAM),
+            now=utcnow(),
+        ),
+    )
+    observability.count("StreamRecoveries", result=end.action.value)
+    logger.info(
+        "stream ended", extra={"action": end.action.value, "reason": end.reason, "attempt": end.attempt}
+    )
+    return xml_response(end.xml)
 
 
 @observability.instrumented(logger)

@@ -32,6 +32,7 @@ HTTP_ROUTES: tuple[tuple[str, str], ...] = (
     ("/plivo/machine-detection", "functions.machine_detection.app"),
     ("/plivo/voicemail", "functions.voicemail.app"),
     ("/plivo/stream-status", "functions.stream_status.app"),
+    ("/plivo/stream-ended", "functions.answer.app"),
     ("/plivo/hangup", "functions.hangup.app"),
     ("/calls", "functions.calls.app"),
 )

@@ -5,9 +5,12 @@ tried again as each URL's retry settings say (its fragment: ``#rc=2&rp=5xx,ct,rt
 has none) and, for the answer URL, the call's ``fallback_url`` once those are spent; a
 real WebSocket client speaking the stream protocol at real-time pace (20 ms mu-law frames from a scripted
 callee: speech, silence, DTMF, a voicemail greeting), stream status and machine-detection callbacks, and a
-hangup callback. It reacts like Plivo to ``playAudio`` (queues and plays in real time), ``checkpoint``
-(``playedStream`` once the audio before it has played), ``clearAudio`` (flush, ``clearedAudio``), and to REST
-hangup, transfer and stream start.
+hangup callback. It runs the XML it gets element by element, as Plivo does: ``<Stream>`` keeps the call
+while it streams, then the next element runs (after a drop, the ``<Redirect>``, whose answer runs next);
+``<Wait>``, ``<Speak>``, ``<Play>``, ``<Hangup>``; the end of the document hangs up. It reacts like Plivo to
+``playAudio`` (queues and plays in real time), ``checkpoint`` (``playedStream`` once the audio before it
+has played), ``clearAudio`` (flush, ``clearedAudio``), and to REST hangup and transfer (which replaces the
+running XML).
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ from tests.support.plivo_signing import sign_v3
 log = logging.getLogger("local.plivo")
 
 FRAME_MS = 20
-UNREACHABLE = ("NORMAL_TEMPORARY_FAILURE", "Application URL Unreachable", 5000, "Plivo")
+CONNECT_RETRIES = 2  # Plivo tries a failed stream connect twice more before DroppedStream
+Cause = tuple[str, str, int, str]
+UNREACHABLE: Cause = ("NORMAL_TEMPORARY_FAILURE", "Application URL Unreachable", 5000, "Plivo")
+END_OF_XML: Cause = ("NORMAL_CLEARING", "End Of XML Instructions", 4010, "Plivo")
 SPEECH_FRAME = tone(220, FRAME_MS, 0.4)  # a voice-like tone is enough for an energy VAD
 SILENCE_FRAME = silence(FRAME_MS)
 
@@ -136,10 +142,11 @@ class SimCall:
     """Set once the hangup callback has been delivered."""
     hangup_cause: tuple[str, str, int, str] | None = None
     answered_at: float | None = None
-    stream_index: int = 0
     streams_started: int = 0
     transferred_to: str | None = None
     machine_detection_posts: int = 0
+    document: int = 0
+    """Which XML document runs: a transfer starts a new one, and the old one stops."""
 
     def note(self, what: str) -> None:
         self.events.append(what)
@@ -159,18 +166,26 @@ class Stream:
         self.closed = asyncio.Event()
 
     async def open(self) -> bool:
-        nonce = secrets.token_hex(10)
-        signature = sign_v3(
-            method="GET", url=self.url, params={}, nonce=nonce, auth_token=self.sim.auth_token
-        )
-        try:
-            self.socket = await self.sim.session.ws_connect(
-                self.url,
-                headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce},
-                max_msg_size=128 * 1024,
+        """Connect as Plivo does: a refused or failed connect is tried twice more, then DroppedStream."""
+        for _ in range(1 + CONNECT_RETRIES):
+            nonce = secrets.token_hex(10)
+            signature = sign_v3(
+                method="GET", url=self.url, params={}, nonce=nonce, auth_token=self.sim.auth_token
             )
-        except aiohttp.WSServerHandshakeError as exc:
-            self.call.note(f"stream refused {exc.status}")
+            try:
+                self.socket = await self.sim.session.ws_connect(
+                    self.url,
+                    headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce},
+                    max_msg_size=128 * 1024,
+                )
+                break
+            except aiohttp.WSServerHandshakeError as exc:
+                self.call.note(f"stream refused {exc.status}")
+            except aiohttp.ClientError:
+                self.call.note("stream connect failed")
+        else:
+            self.closed.set()
+            await self.sim.status(self, "DroppedStream", Error="could not connect to the stream URL")
             return False
         self.call.streams_started += 1
         self.call.note("stream connected")
@@ -396,29 +411,67 @@ class PlivoSimulator:
                 await self._end(call, UNREACHABLE)
                 return
             call.note("answered")
-            stream_element = ElementTree.fromstring(xml).find("Stream")
-            if stream_element is None or not stream_element.text:
-                raise RuntimeError(f"answer XML has no <Stream>: {xml[:200]}")
-            stream = await self._start_stream(
-                call, stream_element.text.strip(), stream_element.get("statusCallbackUrl")
-            )
             if call.callee.machine_after_ms is not None:
                 self.spawn(self._detect_machine(call))
-            await self._script(call, stream)
+            self.spawn(self._script(call))  # the callee acts while the XML runs
+            await self._run_xml(call, xml, call.document)
         except Exception:
             log.exception("simulated call %s failed", call.call_uuid)
             await self._end(call, ("NORMAL_TEMPORARY_FAILURE", "Simulator Error", 5000, "Plivo"))
 
-    async def _start_stream(self, call: SimCall, url: str, status_url: str | None) -> Stream | None:
-        stream = Stream(self, call, url, status_url)
-        self.streams[call.call_uuid] = stream
-        return stream if await stream.open() else None
+    async def _run_xml(self, call: SimCall, xml: str | None, document: int) -> None:
+        """Run Plivo XML element by element until the call ends, the document is replaced (a transfer) or
+        it runs out (Plivo hangs up). A ``<Redirect>`` fetches the next document (signed POST)."""
+        while xml is not None:
+            following: str | None = None
+            redirected = False
+            for element in ElementTree.fromstring(xml):
+                if call.ended.is_set() or call.document != document:
+                    return
+                if element.tag == "Stream":
+                    await self._stream_element(call, element)
+                elif element.tag == "Redirect":
+                    call.note(f"redirect {urlsplit(element.text or '').path}")
+                    following = await self.post(
+                        (element.text or "").strip(),
+                        self._form(call, CallStatus="in-progress", Event="Redirect"),
+                        call=call,
+                    )
+                    redirected = True
+                    break
+                elif element.tag == "Wait":
+                    await asyncio.sleep(
+                        min(float(element.get("length", "1")), 1.0)
+                    )  # greetings end sooner here
+                elif element.tag in ("Speak", "Play"):
+                    call.note(f"{element.tag.lower()}: {(element.text or '')[:40]}")
+                    await asyncio.sleep(0.5)
+                elif element.tag == "Hangup":
+                    break
+            if call.ended.is_set() or call.document != document:
+                return
+            if redirected and following is None:
+                await self._end(call, UNREACHABLE)
+                return
+            xml = following
+        await self._end(call, END_OF_XML)
 
-    async def _script(self, call: SimCall, stream: Stream | None) -> None:
+    async def _stream_element(self, call: SimCall, element: ElementTree.Element) -> None:
+        """``<Stream keepCallAlive="true">``: the call stays here while the stream runs; when it ends (a drop,
+        a stop), the next element runs."""
+        stream = Stream(self, call, (element.text or "").strip(), element.get("statusCallbackUrl"))
+        self.streams[call.call_uuid] = stream
+        if await stream.open():
+            await stream.closed.wait()
+        if self.streams.get(call.call_uuid) is stream:
+            self.streams.pop(call.call_uuid, None)
+
+    async def _script(self, call: SimCall) -> None:
+        """The callee: audio into whichever stream is live, key presses, drops, degradations, hanging up."""
         for step in call.callee.script:
             if call.ended.is_set():
                 return
-            stream = self.streams.get(call.call_uuid, stream)
+            stream = self.streams.get(call.call_uuid)
             if isinstance(step, Speak | Quiet):
                 frame = SPEECH_FRAME if isinstance(step, Speak) else SILENCE_FRAME
                 started = time.monotonic()
@@ -444,7 +497,6 @@ class PlivoSimulator:
                 call.note(f"pressed {step.digit}")
             elif isinstance(step, DropStream) and stream is not None:
                 call.note("stream dropped")
-                self.streams.pop(call.call_uuid, None)
                 await stream.close(dropped=True)
             elif isinstance(step, Degrade) and stream is not None:
                 await self.status(stream, "DegradedStream", BufferUsagePercentage=str(step.level))
@@ -470,7 +522,7 @@ class PlivoSimulator:
             await asyncio.sleep(0.3)  # Plivo hangs up on the machine itself in this mode
             await self._end(call, ("MACHINE_DETECTED", "Machine Detected", 9100, "Plivo"))
 
-    async def _end(self, call: SimCall, cause: tuple[str, str, int, str]) -> None:
+    async def _end(self, call: SimCall, cause: Cause) -> None:
         if call.ended.is_set():
             return
         call.ended.set()
@@ -502,8 +554,11 @@ class PlivoSimulator:
             call.finished.set()
 
     async def _transfer(self, call: SimCall, url: str) -> None:
-        """Plivo stops the stream and runs the new XML: wait out the greeting, say the message, hang up."""
+        """Plivo stops the stream and runs the new XML in place of the old (the voicemail XML: wait out the
+        greeting, say the message, hang up)."""
         call.transferred_to = url
+        call.document += 1
+        document = call.document
         stream = self.streams.pop(call.call_uuid, None)
         if stream is not None:
             await stream.close()
@@ -511,18 +566,7 @@ class PlivoSimulator:
         if xml is None:
             await self._end(call, UNREACHABLE)
             return
-        root = ElementTree.fromstring(xml)
-        for element in root:
-            if element.tag == "Wait":
-                await asyncio.sleep(
-                    min(float(element.get("length", "1")), 1.0)
-                )  # the greeting ends sooner here
-            elif element.tag in ("Speak", "Play"):
-                call.note(f"voicemail {element.tag.lower()}: {(element.text or '')[:40]}")
-                await asyncio.sleep(0.5)
-            elif element.tag == "Hangup":
-                break
-        await self._end(call, ("NORMAL_CLEARING", "End Of XML Instructions", 4010, "Plivo"))
+        await self._run_xml(call, xml, document)
 
     # ------------------------------------------------------------------ REST API
 
@@ -532,7 +576,6 @@ class PlivoSimulator:
         app.router.add_post(base, self._guarded(self._create))
         app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup))
         app.router.add_post(base + "{call_uuid}/", self._guarded(self._update))
-        app.router.add_post(base + "{call_uuid}/Stream/", self._guarded(self._stream))
         return app
 
     def _guarded(
@@ -593,17 +636,3 @@ class PlivoSimulator:
         call.note("REST transfer")
         self.spawn(self._transfer(call, body["aleg_url"]))
         return web.json_response({"message": "call transferred", "api_id": str(uuid.uuid4())}, status=202)
-
-    async def _stream(self, request: web.Request) -> web.Response:
-        call = self._live(request)
-        if call is None:
-            return web.json_response({"error": "call not found"}, status=404)
-        body = await request.json()
-        call.note("REST stream start")
-        stream = Stream(self, call, body["service_url"], body.get("status_callback_url"))
-        self.streams[call.call_uuid] = stream
-        self.spawn(stream.open())
-        return web.json_response(
-            {"message": "stream started", "stream_id": stream.stream_id, "api_id": str(uuid.uuid4())},
-            status=202,
-        )

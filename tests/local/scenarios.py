@@ -58,11 +58,15 @@ def _agent_voicemail(report: dict[str, Any], call: SimCall) -> list[str]:
 
 
 def _recovered(report: dict[str, Any], call: SimCall) -> list[str]:
+    """After the drop Plivo ran the <Redirect> that follows the <Stream>, whose answer was a new <Stream> with
+    a fresh token: a second stream on the same call, and no REST stream start."""
     problems = []
     if call.streams_started != 2:
         problems.append(f"expected a second stream after the drop, got {call.streams_started} streams")
-    if not any(event.startswith("stream recovery #1") for event in _timeline(report)):
-        problems.append("no recovery on the timeline")
+    if "redirect /plivo/stream-ended" not in call.events:
+        problems.append("Plivo never fetched the <Redirect> after the dropped <Stream>")
+    if "stream ended #1: reconnect" not in _timeline(report):
+        problems.append("no reconnect on the timeline")
     if not any(stream["hangup_reason"] == "Connection error" for stream in report["streams"]):
         problems.append("the dropped stream is not reported as a connection error")
     return problems
@@ -154,7 +158,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "dropped_stream",
-        "The stream drops mid-call and is restarted",
+        "The stream drops mid-call; the <Redirect> after the <Stream> reconnects it with a fresh token",
         "+14155550105",
         "agent",
         Callee(

@@ -97,6 +97,7 @@ class LocalConfig:
             "DEFAULT_MACHINE_POLICY": "hangup",
             "STREAM_RECOVERY_MAX_ATTEMPTS": os.environ.get("STREAM_RECOVERY_MAX_ATTEMPTS", "1"),
             "PLIVO_CALLBACK_RETRIES": os.environ.get("PLIVO_CALLBACK_RETRIES", "2"),
+            "STREAM_RECOVERY_APOLOGY": os.environ.get("STREAM_RECOVERY_APOLOGY", "Sorry, we lost you."),
             "SECRET_MAX_AGE_SECONDS": "300",
             "POWERTOOLS_SERVICE_NAME": "plivo-voice-agent",
             "POWERTOOLS_METRICS_NAMESPACE": "PlivoVoiceAgentLocal",
@@ -180,6 +181,7 @@ class LocalStack:
                 "  env: LOCAL_HTTP_PORT LOCAL_WS_PORT LOCAL_PLIVO_PORT LOCAL_MOTO_PORT PLIVO_AUTH_ID",
                 "       PLIVO_AUTH_TOKEN LOCAL_PUBLIC_BASE_URL LOCAL_WEBSOCKET_URL LOCAL_DYNAMODB_ENDPOINT",
                 "       and the functions' PLIVO_CALLBACK_RETRIES STREAM_RECOVERY_MAX_ATTEMPTS",
+                "       STREAM_RECOVERY_APOLOGY",
                 "  place a call:   .venv/bin/voiceagent call --to +14155550123 --from +14155550100",
                 f"                  --api-url {c.public_base_url} --no-sign",
             ]

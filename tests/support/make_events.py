@@ -180,6 +180,7 @@ MACHINE_FORM = {
     "Event": "MachineDetection",
     "CallStatus": "in-progress",
 }
+STREAM_ENDED_FORM = {**CALL_FORM, "CallStatus": "in-progress", "Event": "Redirect"}
 HANGUP_FORM = {
     **CALL_FORM,
     "CallStatus": "completed",
@@ -374,6 +375,13 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "voicemail_bad_signature": lambda: http_event("/plivo/voicemail", form=CALL_FORM, sign="wrong"),
     "voicemail_missing_call_uuid": lambda: http_event(
         "/plivo/voicemail", form={k: v for k, v in CALL_FORM.items() if k != "CallUUID"}
+    ),
+    "stream_ended": lambda: http_event("/plivo/stream-ended", form=STREAM_ENDED_FORM, query=PLACEMENT_QUERY),
+    "stream_ended_call_completed": lambda: http_event(
+        "/plivo/stream-ended", form={**STREAM_ENDED_FORM, "CallStatus": "completed"}, query=PLACEMENT_QUERY
+    ),
+    "stream_ended_bad_signature": lambda: http_event(
+        "/plivo/stream-ended", form=STREAM_ENDED_FORM, query=PLACEMENT_QUERY, sign="wrong"
     ),
     "hangup_human": lambda: http_event("/plivo/hangup", form=HANGUP_FORM, query=PLACEMENT_QUERY),
     "hangup_machine_detected": lambda: http_event(

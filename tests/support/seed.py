@@ -42,6 +42,12 @@ def streaming(lambda_context: Any) -> None:
     assert connect_app.lambda_handler(load_event("stream_connect"), lambda_context)["statusCode"] == 200
 
 
+def call_record(call_uuid: str = c.CALL_UUID) -> dict[str, Any]:
+    record = open_store().calls.get_call(call_uuid)
+    assert record is not None
+    return record
+
+
 def frames_sent(connection_id: str = c.CONNECTION_ID) -> bytes:
     """What the handlers posted to a connection through moto's management API (concatenated)."""
     backend = apigatewaymanagementapi_backends[MOTO_ACCOUNT][c.REGION]

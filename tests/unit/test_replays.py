@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,20 +32,8 @@ SIGNED_ROUTES: dict[str, tuple[Handler, str]] = {
     "voicemail": (voicemail_app.lambda_handler, "voicemail"),
     "stream_status": (stream_status_app.lambda_handler, "stream_status_dropped_stream"),
     "hangup": (hangup_app.lambda_handler, "hangup_human"),
+    "stream_ended": (answer_app.lambda_handler, "stream_ended"),
 }
-
-
-@pytest.fixture
-def dynamodb_calls(aws_stack: Any) -> Iterator[Counter[str]]:
-    counts: Counter[str] = Counter()
-    client = aws.dynamodb()
-
-    def count(model: Any, **_: Any) -> None:
-        counts[model.name] += 1
-
-    client.meta.events.register("before-call.dynamodb", count)
-    yield counts
-    client.meta.events.unregister("before-call.dynamodb", count)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ MACHINE_DETECTION = "/plivo/machine-detection"
 VOICEMAIL = "/plivo/voicemail"
 STREAM_STATUS = "/plivo/stream-status"
 HANGUP = "/plivo/hangup"
+STREAM_ENDED = "/plivo/stream-ended"
+"""The ``<Redirect>`` after our ``<Stream>``: Plivo fetches it when the stream ends (dropped, or not)."""
 CALLS = "/calls"
 CALL = "/calls/<call_uuid>"
 

@@ -107,6 +107,11 @@ class Settings(BaseModel):
     stream_recovery_max_attempts: Annotated[int, Field(ge=0, le=5)] = Field(
         default=1, alias="STREAM_RECOVERY_MAX_ATTEMPTS"
     )
+    stream_recovery_apology: str = Field(
+        default="We are sorry, we are having technical difficulties. We will call you back. Goodbye.",
+        alias="STREAM_RECOVERY_APOLOGY",
+        max_length=500,
+    )
     stream_signature_check: SignatureCheck = Field(
         default=SignatureCheck.ENFORCE, alias="STREAM_SIGNATURE_CHECK"
     )

@@ -96,6 +96,8 @@ def test_tuning_parameters_go_by_direct_json_post(
         ("calls_place_unknown_field", "callback"),
         ("calls_place_not_json", "body"),
         ("calls_place_empty", "to"),
+        ("calls_place_bad_idempotency_key", "placement_id"),
+        ("calls_place_idempotency_keys_differ", "placement_id"),
     ],
 )
 def test_invalid_requests_are_400_and_nothing_is_placed(
@@ -305,29 +307,6 @@ def test_the_same_key_with_another_request_is_a_conflict(
     assert status == 409
     assert "placement_id" in body["message"]
     assert len(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)) == 1
-
-
-@pytest.mark.parametrize(
-    ("name", "field"),
-    [
-        ("calls_place_bad_idempotency_key", "placement_id"),
-        ("calls_place_idempotency_keys_differ", "placement_id"),
-    ],
-)
-def test_a_malformed_or_contradictory_key_is_400_and_nothing_is_placed(
-    name: str,
-    field: str,
-    aws_stack: Any,
-    plivo_rest: responses.RequestsMock,
-    lambda_context: Any,
-    table_items: Any,
-) -> None:
-    status, body = invoke(name, lambda_context)
-
-    assert status == 400
-    assert field in body["message"]
-    assert len(plivo_rest.calls) == 0
-    assert table_items() == []
 
 
 def test_the_answer_webhook_confirms_an_unconfirmed_placement(

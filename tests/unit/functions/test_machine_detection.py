@@ -131,20 +131,26 @@ def test_agent_policy_without_a_live_stream_falls_back_to_transfer(
     assert (call()["policy_applied"], call()["policy_result"]) == ("transfer_fallback", "transferred")
 
 
-def test_agent_policy_with_a_gone_connection_cleans_it_up_and_transfers(
-    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
-) -> None:
+def detect_with_a_failing_connection(
+    lambda_context: Any, plivo_rest: responses.RequestsMock, code: str, status: int
+) -> dict[str, Any]:
+    """The agent policy on a live stream whose management API answers ``code``: the clearAudio fails."""
     seed.placement("agent")
     seed.streaming(lambda_context)
     open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
     plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
     client = connections.management_client(connections.management_endpoint(get_settings()))
     with Stubber(client) as stubber:
-        stubber.add_client_error(
-            "post_to_connection", service_error_code="GoneException", http_status_code=410
-        )
-        detect(lambda_context)
+        stubber.add_client_error("post_to_connection", service_error_code=code, http_status_code=status)
+        response = detect(lambda_context)
         stubber.assert_no_pending_responses()
+    return response
+
+
+def test_agent_policy_with_a_gone_connection_cleans_it_up_and_transfers(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+) -> None:
+    detect_with_a_failing_connection(lambda_context, plivo_rest, "GoneException", 410)
 
     assert call()["policy_applied"] == "transfer_fallback"
     assert "connection_id" not in call()
@@ -334,14 +340,7 @@ def test_agent_policy_with_a_failing_management_api_counts_it_and_transfers(
 ) -> None:
     """Not Gone, but the frame did not arrive: logged, counted, and treated like no live stream (never a 500,
     never a policy left pending)."""
-    seed.placement("agent")
-    seed.streaming(lambda_context)
-    open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
-    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
-    client = connections.management_client(connections.management_endpoint(get_settings()))
-    with Stubber(client) as stubber:
-        stubber.add_client_error("post_to_connection", service_error_code=code, http_status_code=status)
-        response = detect(lambda_context)
+    response = detect_with_a_failing_connection(lambda_context, plivo_rest, code, status)
 
     assert response["statusCode"] == 200
     record = call()

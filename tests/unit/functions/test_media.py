@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from tests.support import constants as c
 from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
-from voiceagent import aws
 from voiceagent.media import connections
 from voiceagent.media import runtime as media_runtime
 from voiceagent.media.runtime import SessionCache
@@ -30,20 +28,6 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWri
 def fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts as a cold container: no cached sessions."""
     monkeypatch.setattr(app, "SESSIONS", SessionCache())
-
-
-@pytest.fixture
-def dynamodb_calls(aws_stack: Any) -> Iterator[Counter[str]]:
-    """Counts DynamoDB operations made through the handlers' client."""
-    counts: Counter[str] = Counter()
-    client = aws.dynamodb()
-
-    def count(model: Any, **_: Any) -> None:
-        counts[model.name] += 1
-
-    client.meta.events.register("before-call.dynamodb", count)
-    yield counts
-    client.meta.events.unregister("before-call.dynamodb", count)
 
 
 def handle(name: str, lambda_context: Any) -> dict[str, Any]:

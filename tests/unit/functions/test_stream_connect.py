@@ -23,12 +23,6 @@ def handle(name: str, lambda_context: Any) -> dict[str, Any]:
     return response
 
 
-def call() -> dict[str, Any]:
-    record = open_store().calls.get_call(c.CALL_UUID)
-    assert record is not None
-    return record
-
-
 def stored(table_items: Any, prefix: str) -> list[dict[str, Any]]:
     return [
         item for item in table_items() if str(item["pk"]).startswith(prefix) or item["sk"].startswith(prefix)
@@ -47,8 +41,8 @@ def test_a_signed_connect_with_a_fresh_token_on_a_live_call_registers_the_connec
 
     (connection,) = stored(table_items, "CONN#")
     assert connection["call_uuid"] == c.CALL_UUID
-    assert call()["connection_id"] == c.CONNECTION_ID
-    assert "stream_connected_at" in call()
+    assert seed.call_record()["connection_id"] == c.CONNECTION_ID
+    assert "stream_connected_at" in seed.call_record()
     (claim,) = stored(table_items, "STREAMTOKEN#")
     assert (claim["sk"], claim["connection_id"]) == (f"STREAMTOKEN#{me.TOKEN_ID}", c.CONNECTION_ID)
 
@@ -71,7 +65,7 @@ def test_a_token_opens_one_connection_only(aws_stack: Any, lambda_context: Any, 
     assert app.lambda_handler(replayed, lambda_context) == {"statusCode": 403}
 
     assert table_items() == before
-    assert call()["connection_id"] == c.CONNECTION_ID
+    assert seed.call_record()["connection_id"] == c.CONNECTION_ID
 
 
 def test_a_token_is_refused_once_the_call_has_completed(
@@ -221,8 +215,8 @@ def test_disconnect_removes_the_connection_from_its_call(
     assert handle("stream_disconnect", lambda_context) == {"statusCode": 200}
 
     assert not stored(table_items, "CONN#")
-    assert "connection_id" not in call()
-    assert "disconnected_at" in call()
+    assert "connection_id" not in seed.call_record()
+    assert "disconnected_at" in seed.call_record()
 
 
 def test_disconnect_keeps_a_newer_connection(aws_stack: Any, lambda_context: Any) -> None:
@@ -231,7 +225,7 @@ def test_disconnect_keeps_a_newer_connection(aws_stack: Any, lambda_context: Any
 
     handle("stream_disconnect", lambda_context)
 
-    assert call()["connection_id"] == "NewerConn0000="
+    assert seed.call_record()["connection_id"] == "NewerConn0000="
 
 
 def test_disconnect_of_unknown_connection_is_harmless(

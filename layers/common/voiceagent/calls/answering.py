@@ -25,24 +25,26 @@ class StreamPlan:
     token_ttl_seconds: int
     timeout_seconds: int
     base_url: str
-    """The public base URL of our webhooks (the stream status callback is there)."""
+    """The public base URL of our webhooks (the stream status and stream-ended callbacks are there)."""
     callback_retries: int
 
-    def xml(self, call_uuid: str, now: datetime) -> str:
+    def xml(self, call_uuid: str, placement_id: str | None, now: datetime) -> str:
+        """``<Stream>`` (a fresh token: it opens one connection) then ``<Redirect>`` to the stream-ended
+        webhook, which Plivo fetches when the stream ends."""
+        service_url = stream_token.stream_url(
+            self.websocket_url, self.token_key, call_uuid, int(now.timestamp()), self.token_ttl_seconds
+        )
         return stream_response(
             StreamOptions(
-                service_url=stream_token.stream_url(
-                    self.websocket_url,
-                    self.token_key,
-                    call_uuid,
-                    int(now.timestamp()),
-                    self.token_ttl_seconds,
-                ),
+                service_url=service_url,
                 status_callback_url=callback_url(
                     self.base_url, routes.STREAM_STATUS, None, retries=self.callback_retries
                 ),
                 timeout_seconds=self.timeout_seconds,
-            )
+            ),
+            stream_ended_url=callback_url(
+                self.base_url, routes.STREAM_ENDED, placement_id, retries=self.callback_retries
+            ),
         )
 
 
@@ -79,4 +81,4 @@ def answer_call(
             **placement_facts(store.placements, placement_id, webhook.call_uuid, now),
         },
     )
-    return AnswerResult(xml=plan.xml(webhook.call_uuid, now), transition=transition)
+    return AnswerResult(xml=plan.xml(webhook.call_uuid, placement_id, now), transition=transition)

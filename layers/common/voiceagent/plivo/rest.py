@@ -24,7 +24,6 @@ from aws_lambda_powertools import Logger
 
 from voiceagent import observability
 from voiceagent.credentials import SecretNotConfigured, SecretUnavailable, plivo_auth_token
-from voiceagent.plivo.xml import StreamOptions
 from voiceagent.settings import get_settings
 
 if TYPE_CHECKING:
@@ -275,21 +274,6 @@ class PlivoGateway:
             ambiguous_ok=True,
         )
         return ApiResult("already_ended" if ended else "transferred", attempts)
-
-    def start_stream(self, call_uuid: str, options: StreamOptions, *, deadline: Deadline) -> ApiResult:
-        """Start a new audio stream on a live call, with the same settings as the answer XML's <Stream>."""
-        response, attempts, ended = self._on_call(
-            "start_stream",
-            call_uuid,
-            lambda: self._client.calls.start_stream(
-                call_uuid, options.service_url, **options.api_arguments()
-            ),
-            deadline=deadline,
-            ambiguous_ok=False,  # a second stream on the same call would double the audio
-        )
-        if ended:
-            return ApiResult("call_ended", attempts)
-        return ApiResult("restarted", attempts, {"stream_id": str(getattr(response, "stream_id", "") or "")})
 
     def _post_call(self, payload: dict[str, Any]) -> Any:
         """Exactly one POST to Plivo's create-call endpoint, on the SDK's session (its Basic auth and headers;

@@ -13,7 +13,7 @@ _ALPHANUMERIC = re.compile(r"[A-Za-z0-9]+")
 
 @dataclass(frozen=True)
 class StreamOptions:
-    """How a call's audio is streamed: the same in the answer XML and in Plivo's Start Stream API.
+    """How a call's audio is streamed (the answer XML's ``<Stream>``, and each reconnect's).
 
     ``inbound`` is the only track Plivo allows with ``bidirectional``; mu-law 8 kHz is set explicitly because
     Plivo's docs disagree on the default; the timeout stays under API Gateway's 2-hour connection limit;
@@ -51,22 +51,27 @@ class StreamOptions:
             **extra,
         }
 
-    def api_arguments(self) -> dict[str, Any]:
-        """Keyword arguments of the SDK's ``calls.start_stream`` (besides the service URL): the same
-        settings in snake_case; the API call has no ``keepCallAlive``."""
-        return {
-            re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): value
-            for name, value in self.xml_attributes().items()
-            if name != "keepCallAlive"
-        }
 
-
-def stream_response(options: StreamOptions) -> str:
-    """Connect the callee's audio to the stream's WebSocket both ways; keep the call up while it streams."""
+def stream_response(options: StreamOptions, stream_ended_url: str) -> str:
+    """Connect the callee's audio to the stream's WebSocket both ways, keeping the call up while it streams;
+    when the stream ends (a drop, after Plivo's own two reconnects, or a timeout), Plivo moves on to the
+    ``<Redirect>``, whose answer decides what happens next (a reconnect, a fallback, a hangup)."""
     from plivo import plivoxml  # lazily: the plivo package is a large part of a cold start
 
     response = plivoxml.ResponseElement()
     response.add(plivoxml.StreamElement(options.service_url, **options.xml_attributes()))
+    response.add_redirect(stream_ended_url, method="POST")
+    return str(response.to_string(pretty=False))
+
+
+def hangup_response(*, message: str | None, voice: str, language: str) -> str:
+    """End the call, after a short ``message`` if there is one (e.g. an apology when the stream is lost)."""
+    from plivo import plivoxml
+
+    response = plivoxml.ResponseElement()
+    if message:
+        response.add_speak(message, voice=voice, language=language)
+    response.add_hangup()
     return str(response.to_string(pretty=False))
 
 

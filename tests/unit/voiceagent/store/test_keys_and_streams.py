@@ -55,6 +55,7 @@ def test_recoveries_stop_at_the_limit_and_once_the_call_is_over(aws_stack: Any) 
     assert streams.reserve_recovery("c1", 2, NOW) is None
     calls.transition("c2", CallState.COMPLETED, NOW)
     assert streams.reserve_recovery("c2", 2, NOW) is None
+    assert streams.reserve_recovery("c1", 0, NOW) is None  # recovery off
 
 
 def test_a_connection_is_attached_read_back_and_detached(aws_stack: Any) -> None:
