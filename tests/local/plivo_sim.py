@@ -79,6 +79,17 @@ class RetryRules:
         return "all" in self.on or failure in self.on
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One signed request Plivo sent (what an eavesdropper could capture), and what it got back."""
+
+    url: str
+    body: str
+    headers: dict[str, str]
+    status: int | None
+    response: str
+
+
 # ---------------------------------------------------------------- what the scripted callee does
 
 
@@ -172,11 +183,11 @@ class Stream:
             signature = sign_v3(
                 method="GET", url=self.url, params={}, nonce=nonce, auth_token=self.sim.auth_token
             )
+            headers = {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}
+            self.sim.upgrades.append((self.url, headers))
             try:
                 self.socket = await self.sim.session.ws_connect(
-                    self.url,
-                    headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce},
-                    max_msg_size=128 * 1024,
+                    self.url, headers=headers, max_msg_size=128 * 1024
                 )
                 break
             except aiohttp.WSServerHandshakeError as exc:
@@ -301,6 +312,10 @@ class PlivoSimulator:
         self.lost_callbacks = 0
         self.failed_deliveries: list[tuple[str, str]] = []
         """(path, failure) of every callback attempt that failed, retried or not."""
+        self.deliveries: list[Delivery] = []
+        """Every signed callback attempt, as sent (for replay attacks in tests/local/attack.py)."""
+        self.upgrades: list[tuple[str, dict[str, str]]] = []
+        """Every signed stream connect (URL and headers), as sent."""
         self.frames_sent = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -343,11 +358,11 @@ class PlivoSimulator:
         }
         timeout = aiohttp.ClientTimeout(sock_connect=rules.connect_ms / 1000, sock_read=rules.read_ms / 1000)
         for attempt in range(rules.retries + 1):
+            body = urlencode(form)
             try:
-                async with self.session.post(
-                    bare, data=urlencode(form), headers=headers, timeout=timeout
-                ) as got:
+                async with self.session.post(bare, data=body, headers=headers, timeout=timeout) as got:
                     text = await got.text()
+                    self.deliveries.append(Delivery(bare, body, headers, got.status, text))
                     if 200 <= got.status < 300:
                         return text
                     failure = f"{got.status // 100}xx"

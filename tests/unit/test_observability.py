@@ -113,3 +113,16 @@ def test_buffered_metrics_carry_the_stage(
     document = json.loads(line)
     assert document["stage"] == c.STAGE
     assert ["stage", "service"] in document["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+
+
+def test_with_metrics_off_nothing_piles_up_over_warm_invocations(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Powertools' flush keeps the buffer when metrics are disabled; left alone, a hundred values later the
+    next metric forces a serialisation that fails (found by the attack on the local stack)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+    for _ in range(3):
+        answer_app.lambda_handler(load_event("answer_outbound"), lambda_context)
+
+    assert observability.metrics.metric_set == {}

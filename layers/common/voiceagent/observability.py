@@ -90,7 +90,13 @@ def instrumented(logger: Logger) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
             metrics.set_default_dimensions(stage=_stage())
-            result: dict[str, Any] = flushed(event, context)
+            try:
+                result: dict[str, Any] = flushed(event, context)
+            finally:
+                if is_metrics_disabled():
+                    # Powertools' flush keeps the buffer when metrics are off: it would grow over warm
+                    # invocations until a hundred values force a serialisation, which then fails.
+                    metrics.clear_metrics()
             return result
 
         wrapped: Handler = logger.inject_lambda_context(clear_state=True)(invoke)
