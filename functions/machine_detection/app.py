@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
 from voiceagent.calls.machine_detection import PolicyContext, handle_machine_detection
-from voiceagent.calls.placing import callback_url
 from voiceagent.clock import utcnow
 from voiceagent.http_api import EMPTY_XML, http_app, plivo_webhook, public_base_url, query_param, xml_response
 from voiceagent.media.connections import stream_connections
+from voiceagent.plivo.callbacks import callback_url
 from voiceagent.plivo.rest import Deadline, plivo_gateway
 from voiceagent.plivo.webhooks import MachineDetectionWebhook
 from voiceagent.settings import get_settings

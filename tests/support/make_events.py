@@ -457,6 +457,9 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "calls_place_idempotent": lambda: calls_event(
         json.dumps({**PLACE_CALL, "placement_id": c.IDEMPOTENCY_KEY})
     ),
+    "calls_place_idempotent_other_request": lambda: calls_event(
+        json.dumps({**PLACE_CALL, "to": "+14155550123", "placement_id": c.IDEMPOTENCY_KEY})
+    ),
     "calls_place_idempotency_header": lambda: calls_event(
         json.dumps(PLACE_CALL), headers={"idempotency-key": c.IDEMPOTENCY_KEY}
     ),

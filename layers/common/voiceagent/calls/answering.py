@@ -7,7 +7,7 @@ from datetime import datetime
 
 from voiceagent import routes
 from voiceagent.calls.placement_join import placement_facts
-from voiceagent.calls.placing import callback_url
+from voiceagent.plivo.callbacks import callback_url
 from voiceagent.plivo.webhooks import AnswerWebhook
 from voiceagent.plivo.xml import StreamOptions, stream_response
 from voiceagent.store import Store

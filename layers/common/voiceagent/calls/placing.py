@@ -19,12 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Self
-from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from voiceagent import routes
-from voiceagent.plivo.callbacks import with_retries
+from voiceagent.plivo.callbacks import callback_url
 from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.settings import HttpUrlText, MachinePolicy, Settings
 from voiceagent.store.placements import AlreadyExists, PlacementRepository
@@ -136,12 +135,6 @@ class PlacementResult:
 
 def new_placement_id() -> str:
     return f"pl-{uuid.uuid4().hex}"
-
-
-def callback_url(base_url: str, path: str, placement_id: str | None, *, retries: int) -> str:
-    """A webhook URL we give Plivo: our placement id when the call has one, Plivo's retry settings always."""
-    query = f"?{urlencode({routes.PLACEMENT_PARAM: placement_id})}" if placement_id else ""
-    return with_retries(f"{base_url}{path}{query}", retries)
 
 
 def _create_payload(

@@ -13,6 +13,10 @@ one is idempotent (conditional transitions, remembered nonces), so retrying them
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from voiceagent import routes
+
 RETRY_ON = "5xx,ct,rt"
 """Retry on a server error, a connection failure or a read timeout; never on a 4xx (our answer to a request
 that is not Plivo's or not valid, which a retry cannot change)."""
@@ -23,3 +27,9 @@ def with_retries(url: str, retries: int) -> str:
     if not 0 <= retries <= 5:
         raise ValueError(f"Plivo allows 0-5 callback retries, not {retries}")
     return f"{url.split('#', 1)[0]}#rc={retries}&rp={RETRY_ON}"
+
+
+def callback_url(base_url: str, path: str, placement_id: str | None, *, retries: int) -> str:
+    """A webhook URL we give Plivo: our placement id when the call has one, Plivo's retry settings always."""
+    query = f"?{urlencode({routes.PLACEMENT_PARAM: placement_id})}" if placement_id else ""
+    return with_retries(f"{base_url}{path}{query}", retries)
