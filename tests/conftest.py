@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -115,14 +116,33 @@ def lambda_context() -> Any:
 
 
 @pytest.fixture
+def dynamodb_calls(aws_stack: dict[str, Any]) -> Iterator[Counter[str]]:
+    """Counts DynamoDB operations made through the handlers' client."""
+    counts: Counter[str] = Counter()
+    client = aws.dynamodb()
+
+    def count(model: Any, **_: Any) -> None:
+        counts[model.name] += 1
+
+    client.meta.events.register("before-call.dynamodb", count)
+    yield counts
+    client.meta.events.unregister("before-call.dynamodb", count)
+
+
+@pytest.fixture
 def table_items(aws_stack: dict[str, Any]) -> Any:
-    """All items in the calls table, deserialised (for asserting what was, or was not, written)."""
+    """The items in the calls table, deserialised (for asserting what was, or was not, written). Remembered
+    webhook nonces (written by every successful webhook) only with ``nonces=True``."""
     from boto3.dynamodb.types import TypeDeserializer
 
     deserializer = TypeDeserializer()
 
-    def _scan() -> list[dict[str, Any]]:
+    def _scan(*, nonces: bool = False) -> list[dict[str, Any]]:
         items = aws_stack["dynamodb"].scan(TableName=c.TABLE_NAME)["Items"]
-        return [{key: deserializer.deserialize(value) for key, value in item.items()} for item in items]
+        return [
+            {key: deserializer.deserialize(value) for key, value in item.items()}
+            for item in items
+            if nonces or not item["pk"]["S"].startswith("NONCE#")
+        ]
 
     return _scan

@@ -6,12 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
 from voiceagent.calls.call_end import complete_call
 from voiceagent.clock import utcnow
-from voiceagent.http_api import EMPTY_XML, http_app, query_param, verified_webhook, xml_response
+from voiceagent.http_api import EMPTY_XML, http_app, plivo_webhook, query_param, xml_response
 from voiceagent.plivo.webhooks import HangupWebhook
 from voiceagent.store import open_store
 
@@ -19,10 +20,8 @@ logger = Logger()
 app = http_app([routes.HANGUP])
 
 
-@app.post(routes.HANGUP)
-def hangup() -> Response[str]:
-    event = app.current_event
-    webhook = verified_webhook(event, HangupWebhook)
+@plivo_webhook(app, HangupWebhook, routes.HANGUP)
+def hangup(webhook: HangupWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
     logger.append_keys(call_uuid=webhook.call_uuid)
     transition, outcome = complete_call(
         webhook, placement_id=query_param(event, routes.PLACEMENT_PARAM), store=open_store(), now=utcnow()

@@ -6,21 +6,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
 from voiceagent.calls.machine_detection import PolicyContext, handle_machine_detection
-from voiceagent.calls.placing import callback_url
 from voiceagent.clock import utcnow
-from voiceagent.http_api import (
-    EMPTY_XML,
-    http_app,
-    public_base_url,
-    query_param,
-    verified_webhook,
-    xml_response,
-)
+from voiceagent.http_api import EMPTY_XML, http_app, plivo_webhook, public_base_url, query_param, xml_response
 from voiceagent.media.connections import stream_connections
+from voiceagent.plivo.callbacks import callback_url
 from voiceagent.plivo.rest import Deadline, plivo_gateway
 from voiceagent.plivo.webhooks import MachineDetectionWebhook
 from voiceagent.settings import get_settings
@@ -30,10 +24,8 @@ logger = Logger()
 app = http_app([routes.MACHINE_DETECTION])
 
 
-@app.post(routes.MACHINE_DETECTION)
-def machine_detection() -> Response[str]:
-    event = app.current_event
-    webhook = verified_webhook(event, MachineDetectionWebhook)
+@plivo_webhook(app, MachineDetectionWebhook, routes.MACHINE_DETECTION)
+def machine_detection(webhook: MachineDetectionWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
     logger.append_keys(call_uuid=webhook.call_uuid)
     settings = get_settings()
     store = open_store(settings)
@@ -44,7 +36,12 @@ def machine_detection() -> Response[str]:
         store=store,
         context=PolicyContext(
             call_uuid=webhook.call_uuid,
-            voicemail_url=callback_url(public_base_url(event), routes.VOICEMAIL, placement_id),
+            voicemail_url=callback_url(
+                public_base_url(event),
+                routes.VOICEMAIL,
+                placement_id,
+                retries=settings.plivo_callback_retries,
+            ),
             gateway=plivo_gateway,
             connections=stream_connections(settings, store.connections),
             deadline=Deadline.from_lambda(app.lambda_context.get_remaining_time_in_millis()),

@@ -1,5 +1,6 @@
-"""WebSocket media route for Plivo audio streams: $connect admits a stream with its per-call token,
-$disconnect cleans up, and every frame goes to the media runtime, which runs the agent."""
+"""WebSocket media route for Plivo audio streams: every frame ($default) goes to the media runtime, which
+runs the agent. ($connect and $disconnect are functions/stream_connect's, so rejected connects never run
+this function.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability
-from voiceagent.clock import utcnow
 from voiceagent.media.connections import stream_connections
 from voiceagent.media.reference_agent import ReferenceAgent
 from voiceagent.media.runtime import MediaRuntime, VoicemailRules
@@ -18,32 +18,9 @@ from voiceagent.media.vad import EnergyVad
 from voiceagent.plivo.rest import Deadline, plivo_gateway
 from voiceagent.settings import get_settings
 from voiceagent.store import open_store
-from voiceagent.streams.admission import Refused, admit
 
 logger = Logger()
 OK = {"statusCode": 200}
-FORBIDDEN = {"statusCode": 403}
-
-
-def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
-    request_context = event["requestContext"]
-    settings = get_settings()
-    try:
-        admit(
-            connection_id=connection_id,
-            query=event.get("queryStringParameters") or {},
-            headers=event.get("headers") or {},
-            domain_name=str(request_context.get("domainName")),
-            stage=str(request_context.get("stage")),
-            settings=settings,
-            connections=open_store(settings).connections,
-            now=utcnow(),
-        )
-    except Refused as exc:
-        logger.warning("stream connect rejected", extra={"reason": str(exc), "connection_id": connection_id})
-        return FORBIDDEN
-    logger.info("stream connected", extra={"connection_id": connection_id})
-    return OK
 
 
 def _runtime() -> MediaRuntime:
@@ -69,13 +46,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not isinstance(connection_id, str):
         logger.warning("event without a connection id")
         return {"statusCode": 400}
-    route = request_context.get("routeKey")
-    if route == "$connect":
-        return _connect(event, connection_id)
-    if route == "$disconnect":
-        call_uuid = _runtime().on_disconnect(connection_id)
-        logger.info("stream disconnected", extra={"connection_id": connection_id, "call_uuid": call_uuid})
-        return OK
     outcome = _runtime().on_frame(
         connection_id, event.get("body"), Deadline.from_lambda(context.get_remaining_time_in_millis())
     )

@@ -1,4 +1,4 @@
-"""POST /plivo/stream-status: record stream events once, count them, and restart a dropped stream."""
+"""POST /plivo/stream-status: record stream events once and count them."""
 
 from __future__ import annotations
 
@@ -6,37 +6,24 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
 from voiceagent.clock import utcnow
-from voiceagent.http_api import EMPTY_XML, http_app, public_url, verified_webhook, xml_response
-from voiceagent.plivo.rest import Deadline
+from voiceagent.http_api import EMPTY_XML, http_app, plivo_webhook, xml_response
 from voiceagent.plivo.webhooks import StreamStatusWebhook
-from voiceagent.settings import get_settings
 from voiceagent.store import open_store
 from voiceagent.streams.callbacks import record_stream_status
-from voiceagent.streams.recovery import restarter_for
 
 logger = Logger()
 app = http_app([routes.STREAM_STATUS])
 
 
-@app.post(routes.STREAM_STATUS)
-def stream_status() -> Response[str]:
-    event = app.current_event
-    webhook = verified_webhook(event, StreamStatusWebhook)
+@plivo_webhook(app, StreamStatusWebhook, routes.STREAM_STATUS)
+def stream_status(webhook: StreamStatusWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
     logger.append_keys(call_uuid=webhook.call_uuid, stream_id=webhook.stream_id)
-    settings = get_settings()
-    now = utcnow()
-    restarter = restarter_for(
-        settings,
-        webhook.call_uuid,
-        status_callback_url=public_url(event, routes.STREAM_STATUS),
-        deadline=Deadline.from_lambda(app.lambda_context.get_remaining_time_in_millis()),
-        now=now,
-    )
-    result = record_stream_status(webhook, store=open_store(settings), now=now, restarter=restarter)
+    result = record_stream_status(webhook, store=open_store(), now=utcnow())
     logger.info(
         "stream status recorded",
         extra={"kind": result.event.kind.value, "plivo_event": result.event.plivo_event, "new": result.new},

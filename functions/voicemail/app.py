@@ -6,12 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
 from voiceagent.calls.voicemail import serve_voicemail
 from voiceagent.clock import utcnow
-from voiceagent.http_api import http_app, query_param, verified_webhook, xml_response
+from voiceagent.http_api import http_app, plivo_webhook, query_param, xml_response
 from voiceagent.plivo.webhooks import VoicemailWebhook
 from voiceagent.settings import get_settings
 from voiceagent.store import open_store
@@ -20,10 +21,8 @@ logger = Logger()
 app = http_app([routes.VOICEMAIL])
 
 
-@app.post(routes.VOICEMAIL)
-def voicemail() -> Response[str]:
-    event = app.current_event
-    webhook = verified_webhook(event, VoicemailWebhook)
+@plivo_webhook(app, VoicemailWebhook, routes.VOICEMAIL)
+def voicemail(webhook: VoicemailWebhook, event: APIGatewayProxyEventV2) -> Response[str]:
     logger.append_keys(call_uuid=webhook.call_uuid)
     settings = get_settings()
     xml = serve_voicemail(

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PRICES = json.loads((Path(__file__).with_name("prices.json")).read_text())
 HANDLERS = {
     "media": "functions.media.app",
+    "stream_connect": "functions.stream_connect.app",
     "answer": "functions.answer.app",
     "machine_detection": "functions.machine_detection.app",
     "voicemail": "functions.voicemail.app",
@@ -44,7 +45,7 @@ DEPLOYED_ENV = {  # what template.yaml gives the functions that matters at impor
     "POWERTOOLS_TRACE_DISABLED": "true",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-MEMORY_MB = {"media": 1024}  # template.yaml; every other function uses the Globals' 512
+MEMORY_MB = {"media": 1024, "stream_connect": 256}  # template.yaml; every other function: the Globals' 512
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 
 
@@ -214,6 +215,7 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
     from functions.hangup import app as hangup
     from functions.machine_detection import app as machine_detection
     from functions.media import app as media
+    from functions.stream_connect import app as stream_connect
     from functions.stream_status import app as stream_status
     from functions.voicemail import app as voicemail
     from tests.local.plivo_sim import speech_frames
@@ -272,21 +274,17 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
                 }
             )
 
-        # WebSocket events, through the media handler
-        connect = ev.CASES["media_connect"]()
-        rows.append(
-            _ws_row(
-                "$connect",
-                samples,
-                lambda i: {
-                    **connect,
-                    "requestContext": {**connect["requestContext"], "connectionId": f"conn-{i}"},
-                },
-                media.lambda_handler,
-            )
-        )
+        # WebSocket events: $connect/$disconnect through their function (one fresh token per connect: each
+        # opens one connection), frames through the media handler
         context: Any = _Context()
-        media.lambda_handler(connect, context)
+        answer.lambda_handler(ev.CASES["answer_outbound"](), context)
+
+        def fresh_connect(i: int) -> dict[str, Any]:
+            event = ev.signed_connect(query=ev.token_query(c.FAR_FUTURE, token_id=f"{i + 1:024x}"))
+            return {**event, "requestContext": {**event["requestContext"], "connectionId": f"conn-{i}"}}
+
+        rows.append(_ws_row("$connect", samples, fresh_connect, stream_connect.lambda_handler))
+        stream_connect.lambda_handler(ev.CASES["stream_connect"](), context)
         open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
         stream = StreamFrames()
         media.lambda_handler(stream.start(), context)
@@ -305,13 +303,13 @@ def warm_invocations(samples: int = 150) -> tuple[list[dict[str, Any]], dict[str
                 "$disconnect",
                 samples,
                 lambda i: {
-                    **ev.CASES["media_disconnect"](),
+                    **ev.CASES["stream_disconnect"](),
                     "requestContext": {
-                        **ev.CASES["media_disconnect"]()["requestContext"],
+                        **ev.CASES["stream_disconnect"]()["requestContext"],
                         "connectionId": f"conn-{i}",
                     },
                 },
-                media.lambda_handler,
+                stream_connect.lambda_handler,
             )
         )
 
@@ -376,6 +374,7 @@ def simulated_calls() -> dict[str, Any]:
     from functions.hangup import app as hangup
     from functions.machine_detection import app as machine_detection
     from functions.media import app as media
+    from functions.stream_connect import app as stream_connect
     from functions.stream_status import app as stream_status
     from tests.support import constants as c
     from tests.support import make_events as ev
@@ -391,7 +390,7 @@ def simulated_calls() -> dict[str, Any]:
             invocations: Counter[str] = Counter()
             seed.answered(context)
             stream_status.lambda_handler(ev.CASES["stream_status_start_stream"](), context)
-            media.lambda_handler(ev.CASES["media_connect"](), context)
+            stream_connect.lambda_handler(ev.CASES["stream_connect"](), context)
             media.lambda_handler(ev.CASES["media_start"](), context)
             invocations.update(http=2, ws=2)
             clock = SimulatedClock()
@@ -425,7 +424,7 @@ def simulated_calls() -> dict[str, Any]:
                         invocations["ws"] += 1
             stream_status.lambda_handler(ev.CASES["stream_status_stop_stream"](), context)
             hangup.lambda_handler(ev.CASES["hangup_human"](), context)
-            media.lambda_handler(ev.CASES["media_disconnect"](), context)
+            stream_connect.lambda_handler(ev.CASES["stream_disconnect"](), context)
             invocations.update(http=2, ws=1)
             posted = seed.frames_posted()[posted_before:]
             frames = seconds * 50

@@ -140,7 +140,9 @@ def _http_routes() -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("path", [routes.ANSWER, routes.MACHINE_DETECTION, routes.VOICEMAIL, routes.HANGUP])
+@pytest.mark.parametrize(
+    "path", [routes.ANSWER, routes.ANSWER_FALLBACK, routes.MACHINE_DETECTION, routes.VOICEMAIL, routes.HANGUP]
+)
 def test_plivo_webhooks_are_public_post_routes(path: str) -> None:
     route = _http_routes()[("POST", path)]
     assert "Auth" not in route  # Plivo cannot sign with IAM: these check Plivo's signature instead
@@ -162,6 +164,7 @@ def test_outputs_give_every_url_a_user_pastes_into_plivo() -> None:
     outputs = load_template()["Outputs"]
     expected = {
         "AnswerUrl": routes.ANSWER,
+        "AnswerFallbackUrl": routes.ANSWER_FALLBACK,
         "MachineDetectionUrl": routes.MACHINE_DETECTION,
         "VoicemailUrl": routes.VOICEMAIL,
         "StreamStatusUrl": routes.STREAM_STATUS,
@@ -372,3 +375,93 @@ def test_every_alarm_notifies_the_alarm_topic() -> None:
     for name, alarm in resources_of_type("AWS::CloudWatch::Alarm").items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching", name
+
+
+def _integration_function(route_key: str) -> str:
+    (route,) = [
+        route["Properties"]
+        for route in resources_of_type("AWS::ApiGatewayV2::Route").values()
+        if route["Properties"]["RouteKey"] == route_key
+    ]
+    integration_id = route["Target"]["Fn::Sub"].removeprefix("integrations/${").removesuffix("}")
+    integration = load_template()["Resources"][integration_id]["Properties"]
+    uri: str = integration["IntegrationUri"]["Fn::Sub"]
+    return uri.split("functions/${")[1].split(".Arn}")[0]
+
+
+def test_connects_and_disconnects_go_to_the_small_connect_function_and_frames_to_media() -> None:
+    """A flood of refused $connects never runs the 1 GB media function."""
+    assert _integration_function("$connect") == "StreamConnectFunction"
+    assert _integration_function("$disconnect") == "StreamConnectFunction"
+    assert _integration_function("$default") == "MediaFunction"
+    functions = resources_of_type("AWS::Serverless::Function")
+    assert functions["StreamConnectFunction"]["Properties"]["MemorySize"] == 256
+    assert functions["MediaFunction"]["Properties"]["MemorySize"] == 1024
+    permissions = resources_of_type("AWS::Lambda::Permission").values()
+    invoked = {permission["Properties"]["FunctionName"]["Ref"] for permission in permissions}
+    assert {"StreamConnectFunction", "MediaFunction"} <= invoked
+
+
+def _reserved(function: dict[str, Any]) -> Any:
+    return function["Properties"].get("ReservedConcurrentExecutions")
+
+
+def test_reserved_concurrency_is_wired_to_its_parameters_and_off_by_default() -> None:
+    template = load_template()
+    functions = resources_of_type("AWS::Serverless::Function")
+    webhook_functions = {
+        route["function"] for (_, path), route in _http_routes().items() if path.startswith("/plivo/")
+    }
+    assert webhook_functions == {
+        "AnswerFunction",
+        "MachineDetectionFunction",
+        "VoicemailFunction",
+        "StreamStatusFunction",
+        "HangupFunction",
+    }
+    for name in webhook_functions:
+        assert _reserved(functions[name]) == {
+            "Fn::If": [
+                "ReservesWebhookConcurrency",
+                {"Ref": "WebhookReservedConcurrency"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }, name
+    assert _reserved(functions["StreamConnectFunction"]) == {
+        "Fn::If": [
+            "ReservesStreamConnectConcurrency",
+            {"Ref": "StreamConnectReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert _reserved(functions["MediaFunction"]) is None  # frames scale with live calls, never capped
+    for parameter in ("WebhookReservedConcurrency", "StreamConnectReservedConcurrency"):
+        assert template["Parameters"][parameter]["Default"] == 0  # new accounts may have a quota of 10
+    conditions = template["Conditions"]
+    assert conditions["ReservesWebhookConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookReservedConcurrency"}, 0]}]
+    }
+
+
+def test_prod_reserves_concurrency_and_dev_does_not() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    prod = config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+    dev = config["dev"]["deploy"]["parameters"]["parameter_overrides"]
+    assert 'WebhookReservedConcurrency="10"' in prod
+    assert 'StreamConnectReservedConcurrency="20"' in prod
+    assert "ReservedConcurrency" not in dev
+
+
+def test_per_route_throttling_stays_on_both_apis() -> None:
+    resources = load_template()["Resources"]
+    webhook = resources["WebhookApi"]["Properties"]["DefaultRouteSettings"]
+    assert webhook == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
+    }
+    assert set(resources["MediaStage"]["Properties"]["DefaultRouteSettings"]) == {
+        "ThrottlingRateLimit",
+        "ThrottlingBurstLimit",
+    }

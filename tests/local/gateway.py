@@ -25,16 +25,26 @@ log = logging.getLogger("local.gateway")
 
 HTTP_ROUTES: tuple[tuple[str, str], ...] = (
     ("/plivo/answer", "answer"),
+    ("/plivo/answer-fallback", "answer"),
     ("/plivo/machine-detection", "machine_detection"),
     ("/plivo/voicemail", "voicemail"),
     ("/plivo/stream-status", "stream_status"),
+    ("/plivo/stream-ended", "answer"),
     ("/plivo/hangup", "hangup"),
     ("/calls", "calls"),
 )
 """Path (or path prefix, for /calls/{call_uuid}) → function, as template.yaml wires them."""
 
 WEBSOCKET_FUNCTION = "media"
-FUNCTIONS = {name: f"functions.{name}.app" for name in (*dict(HTTP_ROUTES).values(), WEBSOCKET_FUNCTION)}
+"""Every frame ($default)."""
+CONNECT_FUNCTION = "stream_connect"
+"""$connect and $disconnect."""
+FUNCTIONS = {
+    name: f"functions.{name}.app"
+    for name in dict.fromkeys(
+        (*(function for _path, function in HTTP_ROUTES), WEBSOCKET_FUNCTION, CONNECT_FUNCTION)
+    )
+}
 """Every function the gateways invoke → its handler module."""
 
 INTERNAL_ERROR = {"statusCode": 502, "body": '{"message":"Internal Server Error"}'}
@@ -171,7 +181,7 @@ class Gateway:
             headers=dict(request.headers.items()),
             queryStringParameters=dict(request.query),
         )
-        result = await self._invoke(WEBSOCKET_FUNCTION, connect)
+        result = await self._invoke(CONNECT_FUNCTION, connect)
         if result.get("statusCode") != 200:
             return web.Response(status=int(result.get("statusCode", 500)), text="Forbidden")
         socket = web.WebSocketResponse(max_msg_size=128 * 1024)
@@ -191,7 +201,7 @@ class Gateway:
             self._sockets.pop(connection_id, None)
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
-            await self._invoke(WEBSOCKET_FUNCTION, self._ws_event("$disconnect", connection_id))
+            await self._invoke(CONNECT_FUNCTION, self._ws_event("$disconnect", connection_id))
         return socket
 
     async def _frame(self, connection_id: str, body: str) -> None:

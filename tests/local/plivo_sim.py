@@ -1,11 +1,16 @@
 """A simulated Plivo: its REST API (calls, hangup, transfer, streams) and the calls it places.
 
-A call plays the way Plivo plays one: signed form webhooks (V3 signatures, with the plivo SDK's functions), a
+A call plays the way Plivo plays one: signed form webhooks (V3 signatures, with the plivo SDK's functions),
+tried again as each URL's retry settings say (its fragment: ``#rc=2&rp=5xx,ct,rt``; Plivo's defaults when it
+has none) and, for the answer URL, the call's ``fallback_url`` once those are spent; a
 real WebSocket client speaking the stream protocol at real-time pace (20 ms mu-law frames from a scripted
 callee: speech, silence, DTMF, a voicemail greeting), stream status and machine-detection callbacks, and a
-hangup callback. It reacts like Plivo to ``playAudio`` (queues and plays in real time), ``checkpoint``
-(``playedStream`` once the audio before it has played), ``clearAudio`` (flush, ``clearedAudio``), and to REST
-hangup, transfer and stream start.
+hangup callback. It runs the XML it gets element by element, as Plivo does: ``<Stream>`` keeps the call
+while it streams, then the next element runs (after a drop, the ``<Redirect>``, whose answer runs next);
+``<Wait>``, ``<Speak>``, ``<Play>``, ``<Hangup>``; the end of the document hangs up. It reacts like Plivo to
+``playAudio`` (queues and plays in real time), ``checkpoint`` (``playedStream`` once the audio before it
+has played), ``clearAudio`` (flush, ``clearedAudio``), and to REST hangup and transfer (which replaces the
+running XML).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urldefrag, urlencode, urlsplit
 from xml.etree import ElementTree
 
 import aiohttp
@@ -36,6 +41,10 @@ from voiceagent.media.audio import ulaw_energy
 log = logging.getLogger("local.plivo")
 
 FRAME_MS = 20
+CONNECT_RETRIES = 2  # Plivo tries a failed stream connect twice more before DroppedStream
+Cause = tuple[str, str, int, str]
+UNREACHABLE: Cause = ("NORMAL_TEMPORARY_FAILURE", "Application URL Unreachable", 5000, "Plivo")
+END_OF_XML: Cause = ("NORMAL_CLEARING", "End Of XML Instructions", 4010, "Plivo")
 SILENCE_FRAME = silence(FRAME_MS)
 LOUD_POWER = 32768.0**2 * 1e-4
 """-40 dBFS: louder than this is sound, for ``<Wait silence>`` (the stack's VAD threshold too)."""
@@ -60,6 +69,45 @@ def _plivo_time() -> str:
     """Plivo's callback timestamp format (UTC), to the millisecond so retries and distinct events differ."""
     now = time.time()
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
+
+
+@dataclass(frozen=True)
+class RetryRules:
+    """Plivo's callback retry settings for one URL, from its fragment ("Callback Configurations"): ``rc``
+    tries again (0-5, default 1), ``rp`` on what (``4xx``, ``5xx``, ``ct`` connect failure, ``rt`` read
+    timeout, ``all``; default ``ct,rt``: a 5xx is not retried), ``ct``/``rt`` timeouts in ms."""
+
+    retries: int = 1
+    on: frozenset[str] = frozenset({"ct", "rt"})
+    connect_ms: int = 2000
+    read_ms: int = 40000
+
+    @classmethod
+    def of(cls, url: str) -> tuple[str, RetryRules]:
+        """The URL as sent over HTTP (no fragment) and its rules."""
+        bare, fragment = urldefrag(url)
+        settings = dict(parse_qsl(fragment))
+        default = cls()
+        return bare, cls(
+            retries=min(5, int(settings.get("rc", default.retries))),
+            on=frozenset(settings["rp"].split(",")) if "rp" in settings else default.on,
+            connect_ms=int(settings.get("ct", default.connect_ms)),
+            read_ms=int(settings.get("rt", default.read_ms)),
+        )
+
+    def retried(self, failure: str) -> bool:
+        return "all" in self.on or failure in self.on
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One signed request Plivo sent (what an eavesdropper could capture), and what it got back."""
+
+    url: str
+    body: str
+    headers: dict[str, str]
+    status: int | None
+    response: str
 
 
 # ---------------------------------------------------------------- what the scripted callee does
@@ -136,7 +184,6 @@ class SimCall:
     """Set once the hangup callback has been delivered."""
     hangup_cause: tuple[str, str, int, str] | None = None
     answered_at: float | None = None
-    stream_index: int = 0
     streams_started: int = 0
     transferred_to: str | None = None
     machine_detection_posts: int = 0
@@ -150,6 +197,8 @@ class SimCall:
     """Where the callee last started talking while our audio played (a barge-in, until we clear)."""
     barge_in_ms: list[int] = field(default_factory=list)
     """For each barge-in: from the callee's first word to our clearAudio arriving (ms)."""
+    document: int = 0
+    """Which XML document runs: a transfer starts a new one, and the old one stops."""
 
     def note(self, what: str) -> None:
         self.events.append(what)
@@ -172,18 +221,26 @@ class Stream:
         """Where in the callee's audio the run of our audio now playing began (None: nothing playing)."""
 
     async def open(self) -> bool:
-        nonce = secrets.token_hex(10)
-        signature = sign_v3(
-            method="GET", url=self.url, params={}, nonce=nonce, auth_token=self.sim.auth_token
-        )
-        try:
-            self.socket = await self.sim.session.ws_connect(
-                self.url,
-                headers={"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce},
-                max_msg_size=128 * 1024,
+        """Connect as Plivo does: a refused or failed connect is tried twice more, then DroppedStream."""
+        for _ in range(1 + CONNECT_RETRIES):
+            nonce = secrets.token_hex(10)
+            signature = sign_v3(
+                method="GET", url=self.url, params={}, nonce=nonce, auth_token=self.sim.auth_token
             )
-        except aiohttp.WSServerHandshakeError as exc:
-            self.call.note(f"stream refused {exc.status}")
+            headers = {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}
+            self.sim.upgrades.append((self.url, headers))
+            try:
+                self.socket = await self.sim.session.ws_connect(
+                    self.url, headers=headers, max_msg_size=128 * 1024
+                )
+                break
+            except aiohttp.WSServerHandshakeError as exc:
+                self.call.note(f"stream refused {exc.status}")
+            except aiohttp.ClientError:
+                self.call.note("stream connect failed")
+        else:
+            self.closed.set()
+            await self.sim.status(self, "DroppedStream", Error="could not connect to the stream URL")
             return False
         self.call.streams_started += 1
         self.call.note("stream connected")
@@ -314,6 +371,12 @@ class PlivoSimulator:
         self._session: aiohttp.ClientSession | None = None
         self.rest_requests: list[tuple[str, str]] = []
         self.lost_callbacks = 0
+        self.failed_deliveries: list[tuple[str, str]] = []
+        """(path, failure) of every callback attempt that failed, retried or not."""
+        self.deliveries: list[Delivery] = []
+        """Every signed callback attempt, as sent (for replay attacks in tests/local/attack.py)."""
+        self.upgrades: list[tuple[str, dict[str, str]]] = []
+        """Every signed stream connect (URL and headers), as sent."""
         self.frames_sent = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -335,7 +398,17 @@ class PlivoSimulator:
 
     # ------------------------------------------------------------------ signed callbacks
 
-    async def post(self, url: str, form: dict[str, str]) -> str:
+    async def post(
+        self, url: str, form: dict[str, str], *, fallback_url: str | None = None, call: SimCall | None = None
+    ) -> str | None:
+        """A signed callback, tried again as the URL's retry settings say; with ``fallback_url`` (the answer
+        URL's), that is tried once they are spent. The body of the first 2xx, or None: a lost callback.
+
+        Plivo signs the URL as it was given (Plivo's SDK functions drop the fragment) and sends it without
+        the fragment. Its retries reuse the nonce here: whether Plivo's do is undocumented, and reuse is the
+        harder case for a replay guard (a retry of a failure must still run).
+        """
+        bare, rules = RetryRules.of(url)
         nonce = secrets.token_hex(10)
         signature = sign_v3(method="POST", url=url, params=form, nonce=nonce, auth_token=self.auth_token)
         headers = {
@@ -344,12 +417,31 @@ class PlivoSimulator:
             "X-Plivo-Signature-V3-Nonce": nonce,
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        async with self.session.post(url, data=urlencode(form), headers=headers) as response:
-            text = await response.text()
-            if response.status != 200:
-                self.lost_callbacks += 1
-                log.error("callback %s answered %s: %s", url, response.status, text[:200])
-            return text
+        timeout = aiohttp.ClientTimeout(sock_connect=rules.connect_ms / 1000, sock_read=rules.read_ms / 1000)
+        for attempt in range(rules.retries + 1):
+            body = urlencode(form)
+            try:
+                async with self.session.post(bare, data=body, headers=headers, timeout=timeout) as got:
+                    text = await got.text()
+                    self.deliveries.append(Delivery(bare, body, headers, got.status, text))
+                    if 200 <= got.status < 300:
+                        return text
+                    failure = f"{got.status // 100}xx"
+            except aiohttp.ClientConnectorError:
+                failure = "ct"
+            except TimeoutError:
+                failure = "rt"
+            path = urlsplit(bare).path
+            self.failed_deliveries.append((path, failure))
+            if call is not None:
+                call.note(f"callback {path} failed ({failure}), try {attempt + 1}")
+            if not rules.retried(failure):
+                break
+        if fallback_url:
+            return await self.post(fallback_url, form, call=call)
+        self.lost_callbacks += 1
+        log.error("callback %s lost after its retries", bare)
+        return None
 
     def _form(self, call: SimCall, **extra: str) -> dict[str, str]:
         return {
@@ -376,6 +468,7 @@ class PlivoSimulator:
                     "ServiceURL": stream.url.split("?")[0],
                     **extra,
                 },
+                call=stream.call,
             )
 
     # ------------------------------------------------------------------ the call's life
@@ -385,32 +478,75 @@ class PlivoSimulator:
             await asyncio.sleep(call.callee.ring_ms / 1000 * self.time_scale)
             call.answered_at = time.monotonic()
             xml = await self.post(
-                call.params["answer_url"], self._form(call, CallStatus="in-progress", Event="StartApp")
+                call.params["answer_url"],
+                self._form(call, CallStatus="in-progress", Event="StartApp"),
+                fallback_url=call.params.get("fallback_url"),
+                call=call,
             )
+            if xml is None:  # the answer URL and the fallback URL failed: Plivo ends the call
+                await self._end(call, UNREACHABLE)
+                return
             call.note("answered")
-            stream_element = ElementTree.fromstring(xml).find("Stream")
-            if stream_element is None or not stream_element.text:
-                raise RuntimeError(f"answer XML has no <Stream>: {xml[:200]}")
-            stream = await self._start_stream(
-                call, stream_element.text.strip(), stream_element.get("statusCallbackUrl")
-            )
             if call.callee.machine_after_ms is not None:
                 self.spawn(self._detect_machine(call))
-            await self._script(call, stream)
+            self.spawn(self._script(call))  # the callee acts while the XML runs
+            await self._run_xml(call, xml, call.document)
         except Exception:
             log.exception("simulated call %s failed", call.call_uuid)
             await self._end(call, ("NORMAL_TEMPORARY_FAILURE", "Simulator Error", 5000, "Plivo"))
 
-    async def _start_stream(self, call: SimCall, url: str, status_url: str | None) -> Stream | None:
-        stream = Stream(self, call, url, status_url)
-        self.streams[call.call_uuid] = stream
-        return stream if await stream.open() else None
+    async def _run_xml(self, call: SimCall, xml: str | None, document: int) -> None:
+        """Run Plivo XML element by element until the call ends, the document is replaced (a transfer) or
+        it runs out (Plivo hangs up). A ``<Redirect>`` fetches the next document (signed POST)."""
+        while xml is not None:
+            following: str | None = None
+            redirected = False
+            for element in ElementTree.fromstring(xml):
+                if call.ended.is_set() or call.document != document:
+                    return
+                if element.tag == "Stream":
+                    await self._stream_element(call, element)
+                elif element.tag == "Redirect":
+                    call.note(f"redirect {urlsplit(element.text or '').path}")
+                    following = await self.post(
+                        (element.text or "").strip(),
+                        self._form(call, CallStatus="in-progress", Event="Redirect"),
+                        call=call,
+                    )
+                    redirected = True
+                    break
+                elif element.tag == "Wait":
+                    await self._wait(call, element)
+                elif element.tag in ("Speak", "Play"):
+                    call.marks.setdefault("message_started", call.audio_ms)
+                    call.note(f"{element.tag.lower()}: {(element.text or '')[:40]}")
+                    await asyncio.sleep(0.5 * self.time_scale)
+                elif element.tag == "Hangup":
+                    break
+            if call.ended.is_set() or call.document != document:
+                return
+            if redirected and following is None:
+                await self._end(call, UNREACHABLE)
+                return
+            xml = following
+        await self._end(call, END_OF_XML)
 
-    async def _script(self, call: SimCall, stream: Stream | None) -> None:
+    async def _stream_element(self, call: SimCall, element: ElementTree.Element) -> None:
+        """``<Stream keepCallAlive="true">``: the call stays here while the stream runs; when it ends (a drop,
+        a stop), the next element runs."""
+        stream = Stream(self, call, (element.text or "").strip(), element.get("statusCallbackUrl"))
+        self.streams[call.call_uuid] = stream
+        if await stream.open():
+            await stream.closed.wait()
+        if self.streams.get(call.call_uuid) is stream:
+            self.streams.pop(call.call_uuid, None)
+
+    async def _script(self, call: SimCall) -> None:
+        """The callee: audio into whichever stream is live, key presses, drops, degradations, hanging up."""
         for step in call.callee.script:
             if call.ended.is_set():
                 return
-            stream = self.streams.get(call.call_uuid, stream)
+            stream = self.streams.get(call.call_uuid)
             if isinstance(step, Speak):
                 await self._play_audio(call, speech_frames(step.ms, call.audio_ms))
             elif isinstance(step, Quiet):
@@ -431,7 +567,6 @@ class PlivoSimulator:
                 call.note(f"pressed {step.digit}")
             elif isinstance(step, DropStream) and stream is not None:
                 call.note("stream dropped")
-                self.streams.pop(call.call_uuid, None)
                 await stream.close(dropped=True)
             elif isinstance(step, Degrade) and stream is not None:
                 await self.status(stream, "DegradedStream", BufferUsagePercentage=str(step.level))
@@ -480,12 +615,13 @@ class PlivoSimulator:
             self._form(
                 call, Machine="true", IfMachine="continue", Event="MachineDetection", CallStatus="in-progress"
             ),
+            call=call,
         )
         if call.params["machine_detection"] == "hangup":
             await asyncio.sleep(0.3 * self.time_scale)  # Plivo hangs up on the machine itself in this mode
             await self._end(call, ("MACHINE_DETECTED", "Machine Detected", 9100, "Plivo"))
 
-    async def _end(self, call: SimCall, cause: tuple[str, str, int, str]) -> None:
+    async def _end(self, call: SimCall, cause: Cause) -> None:
         if call.ended.is_set():
             return
         call.ended.set()
@@ -511,27 +647,25 @@ class PlivoSimulator:
                     BillDuration=str(duration),
                     AnswerTime=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()) if call.answered_at else "",
                 ),
+                call=call,
             )
         finally:
             call.finished.set()
 
     async def _transfer(self, call: SimCall, url: str) -> None:
-        """Plivo stops the stream and runs the new XML: wait out the greeting, say the message, hang up."""
+        """Plivo stops the stream and runs the new XML in place of the old (the voicemail XML: wait out the
+        greeting, say the message, hang up)."""
         call.transferred_to = url
+        call.document += 1
+        document = call.document
         stream = self.streams.pop(call.call_uuid, None)
         if stream is not None:
             await stream.close()
-        xml = await self.post(url, self._form(call, CallStatus="in-progress", Event="Redirect"))
-        for element in ElementTree.fromstring(xml):
-            if element.tag == "Wait":
-                await self._wait(call, element)
-            elif element.tag in ("Speak", "Play"):
-                call.marks.setdefault("message_started", call.audio_ms)
-                call.note(f"voicemail {element.tag.lower()}: {(element.text or '')[:40]}")
-                await asyncio.sleep(0.5 * self.time_scale)
-            elif element.tag == "Hangup":
-                break
-        await self._end(call, ("NORMAL_CLEARING", "End Of XML Instructions", 4010, "Plivo"))
+        xml = await self.post(url, self._form(call, CallStatus="in-progress", Event="Redirect"), call=call)
+        if xml is None:
+            await self._end(call, UNREACHABLE)
+            return
+        await self._run_xml(call, xml, document)
 
     # ------------------------------------------------------------------ REST API
 
@@ -565,7 +699,6 @@ class PlivoSimulator:
         app.router.add_post(base, self._guarded(self._create))
         app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup))
         app.router.add_post(base + "{call_uuid}/", self._guarded(self._update))
-        app.router.add_post(base + "{call_uuid}/Stream/", self._guarded(self._stream))
         app.router.add_get("/v1/Account/{auth_id}/", self._guarded(self._account))
         return app
 
@@ -638,17 +771,3 @@ class PlivoSimulator:
         call.note("REST transfer")
         self.spawn(self._transfer(call, body["aleg_url"]))
         return web.json_response({"message": "call transferred", "api_id": str(uuid.uuid4())}, status=202)
-
-    async def _stream(self, request: web.Request) -> web.Response:
-        call = self._live(request)
-        if call is None:
-            return web.json_response({"error": "call not found"}, status=404)
-        body = await request.json()
-        call.note("REST stream start")
-        stream = Stream(self, call, body["service_url"], body.get("status_callback_url"))
-        self.streams[call.call_uuid] = stream
-        self.spawn(stream.open())
-        return web.json_response(
-            {"message": "stream started", "stream_id": stream.stream_id, "api_id": str(uuid.uuid4())},
-            status=202,
-        )

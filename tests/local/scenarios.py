@@ -4,6 +4,7 @@ code path), lets the simulated Plivo and its scripted callee play it, and reads 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,11 +58,15 @@ def _agent_voicemail(report: dict[str, Any], call: SimCall) -> list[str]:
 
 
 def _recovered(report: dict[str, Any], call: SimCall) -> list[str]:
+    """After the drop Plivo ran the <Redirect> that follows the <Stream>, whose answer was a new <Stream> with
+    a fresh token: a second stream on the same call, and no REST stream start."""
     problems = []
     if call.streams_started != 2:
         problems.append(f"expected a second stream after the drop, got {call.streams_started} streams")
-    if not any(event.startswith("stream recovery #1") for event in _timeline(report)):
-        problems.append("no recovery on the timeline")
+    if "redirect /plivo/stream-ended" not in call.events:
+        problems.append("Plivo never fetched the <Redirect> after the dropped <Stream>")
+    if "stream ended #1: reconnect" not in _timeline(report):
+        problems.append("no reconnect on the timeline")
     if not any(stream["hangup_reason"] == "Connection error" for stream in report["streams"]):
         problems.append("the dropped stream is not reported as a connection error")
     return problems
@@ -78,6 +83,24 @@ def _hung_up_by_policy(report: dict[str, Any], call: SimCall) -> list[str]:
     return [] if "REST hangup" in call.events else ["the hangup policy did not hang up"]
 
 
+def _recovered_from(path: str, failures: int) -> Check:
+    """The call went through although ``path`` failed ``failures`` times first (Plivo's retries, and for
+    the answer URL its fallback URL, carried it)."""
+
+    def check(report: dict[str, Any], call: SimCall) -> list[str]:
+        failed = [event for event in call.events if event.startswith(f"callback {path} failed (5xx)")]
+        problems = [] if len(failed) == failures else [f"expected {failures} failed {path}, got {failed}"]
+        if "answered" not in call.events:
+            problems.append("the call never got its answer XML")
+        return problems
+
+    return check
+
+
+def _all_of(*checks: Check) -> Check:
+    return lambda report, call: [problem for check in checks for problem in check(report, call)]
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -88,7 +111,12 @@ class Scenario:
     outcome: str
     check: Check
     voicemail_message: str | None = None
+    faults: tuple[tuple[str, int], ...] = ()
+    """Webhook deliveries our side answers 503 first: (path, how many times)."""
 
+
+RETRIES = int(os.environ.get("PLIVO_CALLBACK_RETRIES", "2"))
+"""The stack's callback retry count (rc): Plivo tries a URL 1 + RETRIES times before its fallback URL."""
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
@@ -130,7 +158,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "dropped_stream",
-        "The stream drops mid-call and is restarted",
+        "The stream drops mid-call; the <Redirect> after the <Stream> reconnects it with a fresh token",
         "+14155550105",
         "agent",
         Callee(
@@ -147,6 +175,37 @@ SCENARIOS: tuple[Scenario, ...] = (
         Callee((Quiet(300), Speak(600), Degrade(30), Quiet(600), Degrade(60), Quiet(600), HangUp())),
         "human",
         _degraded,
+    ),
+    Scenario(
+        "answer_retried",
+        "The answer webhook first answers 503; Plivo retries it (rc/rp on the URL) and the call goes on",
+        "+14155550107",
+        "agent",
+        Callee((Quiet(300), Speak(600), Quiet(900), HangUp())),
+        "human",
+        _recovered_from("/plivo/answer", 1),
+        faults=(("/plivo/answer", 1),),
+    ),
+    Scenario(
+        "answer_fallback",
+        "The answer URL fails every try; Plivo fetches the fallback URL, which serves the same XML",
+        "+14155550108",
+        "agent",
+        Callee((Quiet(300), Speak(600), Quiet(900), HangUp())),
+        "human",
+        _recovered_from("/plivo/answer", 1 + RETRIES),
+        faults=(("/plivo/answer", 1 + RETRIES),),
+    ),
+    Scenario(
+        "machine_detection_retried",
+        "Machine detection first answers 503; Plivo retries it and the transfer policy still runs",
+        "+14155550109",
+        "transfer",
+        Callee((Speak(3000), Quiet(6000)), machine_after_ms=1500),
+        "voicemail_left",
+        _all_of(_recovered_from("/plivo/machine-detection", 1), _transferred),
+        voicemail_message="Hi, this is Acme about your renewal.",
+        faults=(("/plivo/machine-detection", 1),),
     ),
 )
 
@@ -176,6 +235,8 @@ class Result:
 async def play(stack: LocalStack, scenario: Scenario, timeout: float = 45.0) -> Result:
     started = time.monotonic()
     base = stack.config.public_base_url
+    for path, times in scenario.faults:
+        stack.faults.fail(path, scenario.to, times)
     payload: dict[str, Any] = {"to": scenario.to, "from": FROM, "policy": scenario.policy}
     if scenario.voicemail_message:
         payload["voicemail_message"] = scenario.voicemail_message

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.local.faults import Faults
 from tests.local.gateway import FUNCTIONS, Gateway
 from tests.local.lambda_pool import Lambdas
 from tests.local.plivo_sim import Callee, PlivoSimulator, Quiet, Speak
@@ -196,6 +197,7 @@ class LocalStack:
         self.plivo = PlivoSimulator(
             auth_id=config.auth_id, auth_token=config.auth_token, callees=callees, time_scale=time_scale
         )
+        self.faults = Faults()
         self._runners: list[web.AppRunner] = []
         self._moto: Any = None
 
@@ -203,8 +205,10 @@ class LocalStack:
         loop = asyncio.get_running_loop()
         self._moto = await loop.run_in_executor(None, _prepare_aws, self.config)
         await self.lambdas.start()
+        http_app = self.gateway.http_app()
+        http_app.middlewares.append(self.faults.middleware)
         for app, port in (
-            (self.gateway.http_app(), self.config.http_port),
+            (http_app, self.config.http_port),
             (self.gateway.ws_app(), self.config.ws_port),
             (self.plivo.rest_app(), self.config.plivo_port),
         ):
@@ -236,6 +240,8 @@ class LocalStack:
                 "  env: LOCAL_HTTP_PORT LOCAL_WS_PORT LOCAL_PLIVO_PORT LOCAL_MOTO_PORT",
                 "       LOCAL_MOTO_DYNAMODB_PORT PLIVO_AUTH_ID",
                 "       PLIVO_AUTH_TOKEN LOCAL_PUBLIC_BASE_URL LOCAL_WEBSOCKET_URL LOCAL_DYNAMODB_ENDPOINT",
+                "       and the functions' PLIVO_CALLBACK_RETRIES STREAM_RECOVERY_MAX_ATTEMPTS",
+                "       STREAM_RECOVERY_APOLOGY",
                 "  place a call:   .venv/bin/voiceagent call --to +14155550123 --from +14155550100",
                 f"                  --api-url {c.public_base_url} --no-sign",
             ]

@@ -7,6 +7,7 @@ and their signatures cannot drift from this generator or from the plivo SDK.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -25,6 +26,13 @@ NONCE = "31415926535897932384"
 TIME_EPOCH_MS = 1732451400000
 
 
+def nonce_for(method: str, url: str, form: Mapping[str, str] | None) -> str:
+    """A nonce like Plivo's (20 digits), one per distinct request: loading the same event twice is a replay
+    (or a Plivo retry reusing its nonce), two different events are two requests."""
+    digest = hashlib.sha256(json.dumps([method, url, sorted((form or {}).items())]).encode()).hexdigest()
+    return str(int(digest, 16))[:20]
+
+
 def http_event(
     path: str,
     *,
@@ -39,8 +47,10 @@ def http_event(
     base64_body: bool = True,
     content_type: str = "application/x-www-form-urlencoded",
     json_body: Mapping[str, Any] | None = None,
+    nonce: str | None = None,
 ) -> dict[str, Any]:
-    """An HTTP API v2 event for a Plivo webhook. ``sign``: valid, wrong, missing, or several.
+    """An HTTP API v2 event for a Plivo webhook. ``sign``: valid, wrong, missing, or several. The nonce is
+    derived from the request (``nonce_for``) unless given.
 
     With ``json_body`` the body is JSON and the signature covers its top-level values as strings (the form
     Plivo signs; how Plivo signs a JSON callback is undocumented).
@@ -61,10 +71,11 @@ def http_event(
         "x-forwarded-proto": "https",
     }
     if sign != "missing":
+        nonce = nonce or nonce_for(method, public, form)
         params = {key: [value] for key, value in (form or {}).items()}
-        good = sign_v3(method=method, url=public, params=params, nonce=NONCE, auth_token=c.TEST_AUTH_TOKEN)
-        wrong = sign_v3(method=method, url=public, params=params, nonce=NONCE, auth_token="not-the-token")
-        headers["x-plivo-signature-v3-nonce"] = NONCE
+        good = sign_v3(method=method, url=public, params=params, nonce=nonce, auth_token=c.TEST_AUTH_TOKEN)
+        wrong = sign_v3(method=method, url=public, params=params, nonce=nonce, auth_token="not-the-token")
+        headers["x-plivo-signature-v3-nonce"] = nonce
         headers["x-plivo-signature-v3"] = {"valid": good, "wrong": wrong, "several": f"{wrong}, {good}"}[sign]
         headers["x-plivo-signature-ma-v3"] = headers["x-plivo-signature-v3"]
     event: dict[str, Any] = {
@@ -131,10 +142,12 @@ def ws_event(
     return event
 
 
-def signed_connect(auth_token: str) -> dict[str, Any]:
+def signed_connect(
+    auth_token: str = c.TEST_AUTH_TOKEN, query: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """A $connect as Plivo may sign it: here over the https form of the stream URL with its query."""
-    event = ws_event("$connect", query=_token_query(c.FAR_FUTURE))
-    url = f"https://{c.WS_API_DOMAIN}/{c.STAGE}?{urlencode(event['queryStringParameters'])}"
+    event = ws_event("$connect", query=query if query is not None else token_query(c.FAR_FUTURE))
+    url = f"https://{c.WS_API_DOMAIN}/{c.STAGE}?{urlencode(sorted(event['queryStringParameters'].items()))}"
     signature = sign_v3(method="GET", url=url, params={}, nonce=NONCE, auth_token=auth_token)
     event["headers"].update({"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": NONCE})
     return event
@@ -167,6 +180,7 @@ MACHINE_FORM = {
     "Event": "MachineDetection",
     "CallStatus": "in-progress",
 }
+STREAM_ENDED_FORM = {**CALL_FORM, "CallStatus": "in-progress", "Event": "Redirect"}
 HANGUP_FORM = {
     **CALL_FORM,
     "CallStatus": "completed",
@@ -184,11 +198,14 @@ HANGUP_FORM = {
 UNANSWERED = {"AnswerTime": "", "Duration": "0", "BillDuration": "0"}
 
 
-def calls_event(body: str, *, method: str = "POST", path: str = "/calls") -> dict[str, Any]:
+def calls_event(
+    body: str, *, method: str = "POST", path: str = "/calls", headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """POST /calls as HTTP API delivers it after IAM authorisation (the caller's identity in the context)."""
     event = http_event(
         path, raw_body=body, sign="missing", base64_body=False, content_type="application/json", method=method
     )
+    event["headers"].update(headers or {})
     event["requestContext"]["authorizer"] = {
         "iam": {
             "accessKey": "AKIAIOSFODNN7EXAMPLE",
@@ -248,10 +265,19 @@ PLACE_CALL = {
 }
 
 
-def _token_query(expires: int, *, forged: bool = False) -> dict[str, str]:
+TOKEN_ID = "5eb63bbbe01eeed093cb22bb"
+SECOND_TOKEN_ID = "8f434346648f6b96df89dda9"
+
+
+def token_query(expires: int, *, forged: bool = False, token_id: str = TOKEN_ID) -> dict[str, str]:
     key = derive_stream_token_key("forged-key" if forged else c.TEST_AUTH_TOKEN)
-    token = stream_token.issue(key, c.CALL_UUID, expires, 0)
-    return {"call_uuid": token.call_uuid, "expires": str(token.expires), "token": token.token}
+    token = stream_token.issue(key, c.CALL_UUID, expires, 0, token_id=token_id)
+    return {
+        "call_uuid": token.call_uuid,
+        "expires": str(token.expires),
+        "jti": token_id,
+        "token": token.token,
+    }
 
 
 START_FRAME: dict[str, Any] = {
@@ -298,6 +324,7 @@ def frame_event(frame: dict[str, Any]) -> dict[str, Any]:
 
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "answer_outbound": lambda: http_event("/plivo/answer", form=ANSWER_FORM, query=PLACEMENT_QUERY),
+    "answer_fallback": lambda: http_event("/plivo/answer-fallback", form=ANSWER_FORM, query=PLACEMENT_QUERY),
     "answer_inbound_plain_body": lambda: http_event(
         "/plivo/answer",
         form={**ANSWER_FORM, "Direction": "inbound", "RequestUUID": "", "ALegRequestUUID": ""},
@@ -308,6 +335,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         "/plivo/answer", form=ANSWER_FORM, base_url=c.CUSTOM_DOMAIN_BASE, domain="voice.example.com"
     ),
     "answer_bad_signature": lambda: http_event("/plivo/answer", form=ANSWER_FORM, sign="wrong"),
+    "answer_nonce_too_long": lambda: http_event("/plivo/answer", form=ANSWER_FORM, nonce="7" * 129),
     "answer_missing_signature": lambda: http_event("/plivo/answer", form=ANSWER_FORM, sign="missing"),
     "answer_missing_call_uuid": lambda: http_event(
         "/plivo/answer", form={k: v for k, v in ANSWER_FORM.items() if k != "CallUUID"}
@@ -347,6 +375,13 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "voicemail_bad_signature": lambda: http_event("/plivo/voicemail", form=CALL_FORM, sign="wrong"),
     "voicemail_missing_call_uuid": lambda: http_event(
         "/plivo/voicemail", form={k: v for k, v in CALL_FORM.items() if k != "CallUUID"}
+    ),
+    "stream_ended": lambda: http_event("/plivo/stream-ended", form=STREAM_ENDED_FORM, query=PLACEMENT_QUERY),
+    "stream_ended_call_completed": lambda: http_event(
+        "/plivo/stream-ended", form={**STREAM_ENDED_FORM, "CallStatus": "completed"}, query=PLACEMENT_QUERY
+    ),
+    "stream_ended_bad_signature": lambda: http_event(
+        "/plivo/stream-ended", form=STREAM_ENDED_FORM, query=PLACEMENT_QUERY, sign="wrong"
     ),
     "hangup_human": lambda: http_event("/plivo/hangup", form=HANGUP_FORM, query=PLACEMENT_QUERY),
     "hangup_machine_detected": lambda: http_event(
@@ -430,6 +465,22 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
             }
         )
     ),
+    "calls_place_idempotent": lambda: calls_event(
+        json.dumps({**PLACE_CALL, "placement_id": c.IDEMPOTENCY_KEY})
+    ),
+    "calls_place_idempotent_other_request": lambda: calls_event(
+        json.dumps({**PLACE_CALL, "to": "+14155550123", "placement_id": c.IDEMPOTENCY_KEY})
+    ),
+    "calls_place_idempotency_header": lambda: calls_event(
+        json.dumps(PLACE_CALL), headers={"idempotency-key": c.IDEMPOTENCY_KEY}
+    ),
+    "calls_place_bad_idempotency_key": lambda: calls_event(
+        json.dumps(PLACE_CALL), headers={"idempotency-key": "no spaces/or slashes"}
+    ),
+    "calls_place_idempotency_keys_differ": lambda: calls_event(
+        json.dumps({**PLACE_CALL, "placement_id": c.IDEMPOTENCY_KEY}),
+        headers={"idempotency-key": "campaign-42-row-0008"},
+    ),
     "calls_place_tuning_out_of_range": lambda: calls_event(
         json.dumps({**PLACE_CALL, "tuning": {"maximum_words": 50}})
     ),
@@ -462,13 +513,21 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "stream_status_missing_event": lambda: http_event("/plivo/stream-status", form=STREAM_FORM),
     "calls_report": lambda: report_event(c.CALL_UUID),
     "calls_report_invalid_uuid": lambda: report_event("not..valid"),
-    "media_connect": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE)),
-    "media_connect_expired_token": lambda: ws_event("$connect", query=_token_query(1_600_000_000)),
-    "media_connect_forged_token": lambda: ws_event("$connect", query=_token_query(c.FAR_FUTURE, forged=True)),
-    "media_connect_missing_token": lambda: ws_event("$connect", query={}),
-    "media_connect_signed": lambda: signed_connect(c.TEST_AUTH_TOKEN),
-    "media_connect_bad_signature": lambda: signed_connect("not-the-token"),
-    "media_disconnect": lambda: ws_event("$disconnect"),
+    "stream_connect": lambda: signed_connect(),
+    "stream_connect_second_token": lambda: {
+        **signed_connect(query=token_query(c.FAR_FUTURE, token_id=SECOND_TOKEN_ID)),
+        "requestContext": {**ws_event("$connect")["requestContext"], "connectionId": "NewerConn0000="},
+    },
+    "stream_connect_expired_token": lambda: signed_connect(query=token_query(1_600_000_000)),
+    "stream_connect_forged_token": lambda: signed_connect(query=token_query(c.FAR_FUTURE, forged=True)),
+    "stream_connect_forged_token_id": lambda: signed_connect(
+        query={**token_query(c.FAR_FUTURE), "jti": SECOND_TOKEN_ID}
+    ),
+    "stream_connect_missing_token": lambda: signed_connect(query={}),
+    "stream_connect_unsigned": lambda: ws_event("$connect", query=token_query(c.FAR_FUTURE)),
+    "stream_connect_bad_signature": lambda: signed_connect("not-the-token"),
+    "stream_connect_wrong_route": lambda: {**ws_event("$default", body="{}")},
+    "stream_disconnect": lambda: ws_event("$disconnect"),
     "media_start": lambda: frame_event(START_FRAME),
     "media_start_other_call": lambda: frame_event(
         {**START_FRAME, "start": {**START_FRAME["start"], "callId": "00000000-0000-4000-8000-000000000000"}}
@@ -495,6 +554,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         {"event": "playFailed", "streamId": c.STREAM_ID, "error": "x"}
     ),
     "media_frame_malformed": lambda: ws_event("$default", body="{not json"),
+    "media_frame_oversized": lambda: frame_event(media_frame(tone(440, 20, 0.5) * 60, 5)),
 }
 
 

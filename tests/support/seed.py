@@ -9,7 +9,7 @@ from urllib.parse import quote
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
 from functions.answer import app as answer_app
-from functions.media import app as media_app
+from functions.stream_connect import app as connect_app
 from tests.support import constants as c
 from tests.support.events import load_event
 from voiceagent.clock import utcnow
@@ -37,7 +37,15 @@ def answered(lambda_context: Any) -> None:
 
 
 def streaming(lambda_context: Any) -> None:
-    assert media_app.lambda_handler(load_event("media_connect"), lambda_context)["statusCode"] == 200
+    """The call answered (its answer webhook, once) and its stream connected with the sample token."""
+    answered(lambda_context)
+    assert connect_app.lambda_handler(load_event("stream_connect"), lambda_context)["statusCode"] == 200
+
+
+def call_record(call_uuid: str = c.CALL_UUID) -> dict[str, Any]:
+    record = open_store().calls.get_call(call_uuid)
+    assert record is not None
+    return record
 
 
 def frames_sent(connection_id: str = c.CONNECTION_ID) -> bytes:

@@ -69,17 +69,6 @@ def test_an_aws_error_that_retrying_cannot_fix_is_not_disguised_as_unavailable(
         hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
 
 
-def test_ssm_outage_answers_503_without_touching_state(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    aws_stack["ssm"].delete_parameter(Name=c.AUTH_TOKEN_PARAM)
-
-    response = answer_app.lambda_handler(load_event("answer_outbound"), lambda_context)
-
-    assert response["statusCode"] == 503
-    assert table_items() == []
-
-
 @pytest.fixture
 def atomic_items(aws_stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """moto applies a conditional write in several unlocked steps; DynamoDB applies each atomically. Serialise
@@ -160,7 +149,7 @@ def test_logs_carry_no_secret_and_no_request_body(
         service.setLevel(previous_level)
 
     logs = captured.getvalue()
-    connect = load_event("media_connect")
+    connect = load_event("stream_connect")
     secrets = [
         c.TEST_AUTH_TOKEN,
         load_event("answer_outbound")["headers"]["x-plivo-signature-v3"],
@@ -171,3 +160,98 @@ def test_logs_carry_no_secret_and_no_request_body(
     assert "rejected request: bad signature" in logs
     for secret in secrets:
         assert secret not in logs  # ...without what must not be in them
+
+
+def test_machine_detection_racing_the_hangup_never_records_a_human_outcome_for_a_machine(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race seen in 2 of 8 runs (transfer policy), made deterministic: the hangup reads the call, machine
+    detection moves it to machine_detected, then the hangup writes. The outcome must be derived from the
+    record the completing write replaces, not from an older read."""
+    seed.placement("transfer")
+    seed.answered(lambda_context)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+    client = aws.dynamodb()
+    original = client.get_item
+    hangup_read, detection_done = threading.Event(), threading.Event()
+
+    def get_item(**kwargs: Any) -> Any:
+        result = original(**kwargs)
+        is_call = kwargs["Key"]["sk"]["S"] == "CALL"
+        if threading.current_thread().name == "hangup" and is_call and not hangup_read.is_set():
+            hangup_read.set()
+            assert detection_done.wait(10)
+        return result
+
+    monkeypatch.setattr(client, "get_item", get_item)
+    hangup = threading.Thread(
+        target=hangup_app.lambda_handler, args=(load_event("hangup_human"), lambda_context), name="hangup"
+    )
+    hangup.start()
+    assert hangup_read.wait(10)
+    md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
+    detection_done.set()
+    hangup.join(10)
+
+    record = open_store().calls.get_call(c.CALL_UUID)
+    assert record is not None
+    assert record["state"] == "completed"
+    assert record["machine_detection_result"] == "machine"
+    assert record["outcome"] == "voicemail_hangup"  # a machine got no message: never "human"
+
+
+def test_a_call_that_keeps_changing_while_it_completes_answers_503_so_plivo_retries(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceagent.store.calls import CallRepository, WriteConflict
+
+    def conflict(*_: Any, **__: Any) -> None:
+        raise WriteConflict("kept changing")
+
+    monkeypatch.setattr(CallRepository, "transition_derived", conflict)
+
+    response = hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize("handler", [answer_app, hangup_app, md_app], ids=["answer", "hangup", "md"])
+def test_a_missing_ssm_parameter_is_a_configuration_error_not_a_retry(
+    handler: Any,
+    aws_stack: Any,
+    lambda_context: Any,
+    table_items: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Retrying cannot create a parameter: no 503, no Retry-After, no "retry" wording; the logs name it."""
+    aws_stack["ssm"].delete_parameter(Name=c.AUTH_TOKEN_PARAM)
+    name = {answer_app: "answer_outbound", hangup_app: "hangup_human", md_app: "machine_detection_machine"}
+
+    response = handler.lambda_handler(load_event(name[handler]), lambda_context)
+
+    assert response["statusCode"] == 500
+    assert "Retry-After" not in response["headers"]
+    assert "retry" not in response["body"].lower()
+    assert table_items() == []
+    (log,) = [record for record in caplog.records if record.getMessage() == "configuration error"]
+    assert log.levelname == "ERROR"
+    assert log.parameter == c.AUTH_TOKEN_PARAM  # type: ignore[attr-defined]
+    assert '"ConfigurationErrors"' in capsys.readouterr().out
+
+
+def test_ssm_throttling_answers_503_without_touching_state(
+    aws_stack: Any, lambda_context: Any, table_items: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    from tests.unit.voiceagent.test_credentials import ssm_failing
+
+    monkeypatch.setattr(parameters, "get_parameter", ssm_failing("ThrottlingException"))
+
+    response = answer_app.lambda_handler(load_event("answer_outbound"), lambda_context)
+
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "1"
+    assert table_items() == []

@@ -64,9 +64,8 @@ def _machine_detection(ctx: Any, plivo: responses.RequestsMock) -> None:
 
 
 def _stream_status(ctx: Any, plivo: responses.RequestsMock) -> None:
-    seed.answered(ctx)
-    plivo.post(f"{api.call_url()}Stream/", json={"error": "server error"}, status=500)
     stream_app.lambda_handler(load_event("stream_status_dropped_stream"), ctx)
+    stream_app.lambda_handler(load_event("stream_status_dropped_stream"), ctx)  # a replay
 
 
 def _media(ctx: Any, plivo: responses.RequestsMock) -> None:
@@ -83,7 +82,7 @@ CASES: dict[str, tuple[Callable[[Any, responses.RequestsMock], None], str]] = {
     "hangup": (_hangup, "CallsCompleted"),
     "voicemail": (_voicemail, "VoicemailsServed"),
     "machine_detection": (_machine_detection, "PlivoApiErrors"),
-    "stream_status": (_stream_status, "PlivoApiErrors"),
+    "stream_status": (_stream_status, "WebhookReplays"),
     "media": (_media, "PlivoApiErrors"),
 }
 
@@ -114,3 +113,16 @@ def test_buffered_metrics_carry_the_stage(
     document = json.loads(line)
     assert document["stage"] == c.STAGE
     assert ["stage", "service"] in document["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+
+
+def test_with_metrics_off_nothing_piles_up_over_warm_invocations(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Powertools' flush keeps the buffer when metrics are disabled; left alone, a hundred values later the
+    next metric forces a serialisation that fails (found by the attack on the local stack)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+    for _ in range(3):
+        answer_app.lambda_handler(load_event("answer_outbound"), lambda_context)
+
+    assert observability.metrics.metric_set == {}

@@ -81,6 +81,7 @@ def _call(args: argparse.Namespace) -> int:
         voicemail_voice=args.voice,
         machine_detection_time=args.detection_time,
         tuning=_tuning(args.tuning),
+        placement_id=args.placement_id,
     )
     response = request_api(
         "POST",
@@ -124,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=MS",
         help="tuning: initial_silence, maximum_speech_length, maximum_words, initial_greeting, silence",
+    )
+    call.add_argument(
+        "--placement-id",
+        help="idempotency key (8-64 of A-Z a-z 0-9 _ . -): repeating the command never dials twice",
     )
     report = commands.add_parser("report", help="show a call's timeline, streams and outcome")
     report.add_argument("call_uuid", help="Plivo CallUUID")

@@ -24,6 +24,7 @@ TRANSIENT_ERROR_CODES = frozenset(
         "InternalFailure",
         "ServiceUnavailable",
         "TransactionConflictException",
+        "TransactionCanceledException",  # conflict or throttling; callers decide failed conditions
     }
 )
 """Error codes that say "try again later", as opposed to a bug or a misconfiguration."""

@@ -9,13 +9,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from voiceagent.settings import get_settings
+from voiceagent.aws import error_code
+from voiceagent.settings import ConfigurationError, get_settings
 
 _STREAM_KEY_CONTEXT = b"voiceagent/stream-token/v1"
 
+NOT_CONFIGURED_CODES = frozenset(
+    {
+        "ParameterNotFound",
+        "ParameterVersionNotFound",
+        "AccessDeniedException",
+        "InvalidKeyId",
+        "KMSAccessDeniedException",
+        "ValidationException",
+    }
+)
+"""SSM answers that a retry cannot change: the deployment is wrong (no parameter, no permission, bad key)."""
+
 
 class SecretUnavailable(RuntimeError):
-    """A secret could not be read (missing parameter, no permission, SSM throttling or unreachable)."""
+    """A secret could not be read for now (SSM throttling, an SSM error, SSM unreachable): worth a retry."""
+
+
+class SecretNotConfigured(ConfigurationError):
+    """A secret's parameter is missing, empty or not readable by this function: no retry fixes it."""
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(f"SSM parameter {parameter} {reason}")
+        self.parameter = parameter
 
 
 def _read_secure_parameter(name: str) -> str:
@@ -24,9 +45,13 @@ def _read_secure_parameter(name: str) -> str:
     try:
         value = parameters.get_parameter(name, decrypt=True, max_age=get_settings().secret_max_age_seconds)
     except parameters.exceptions.GetParameterError as exc:
-        raise SecretUnavailable(f"SSM parameter {name} could not be read") from exc
+        # Powertools re-raises SSM's own error as GetParameterError while handling it: look at that one.
+        code = error_code(exc.__cause__ or exc.__context__ or exc)
+        if code in NOT_CONFIGURED_CODES:
+            raise SecretNotConfigured(name, f"cannot be read ({code})") from exc
+        raise SecretUnavailable(f"SSM parameter {name} could not be read ({code or 'no answer'})") from exc
     if not isinstance(value, str) or not value:
-        raise SecretUnavailable(f"SSM parameter {name} is empty")
+        raise SecretNotConfigured(name, "is empty")
     return value
 
 

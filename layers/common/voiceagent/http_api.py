@@ -1,5 +1,6 @@
 """What every Plivo webhook does the same way: rebuild the public URL, parse the body, check the signature,
-and map errors to clear HTTP answers. Handlers get a ready resolver from ``http_app()``.
+answer replays from memory, and map errors to clear HTTP answers. Handlers get a ready resolver from
+``http_app()`` and register each webhook with ``plivo_webhook``.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,11 +19,16 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from voiceagent import observability
 from voiceagent.aws import is_transient
+from voiceagent.clock import utcnow
 from voiceagent.credentials import SecretUnavailable, plivo_auth_token
-from voiceagent.plivo.signature import SignatureError, verify_v3
+from voiceagent.plivo.signature import NONCE_HEADER, SignatureError, verify_v3
 from voiceagent.plivo.webhooks import WebhookT, parse_webhook
-from voiceagent.settings import get_settings
+from voiceagent.settings import ConfigurationError, get_settings
+from voiceagent.store import open_store
+from voiceagent.store.calls import WriteConflict
+from voiceagent.store.nonces import StoredAnswer
 
 logger = Logger(child=True)
 
@@ -125,21 +131,78 @@ def form_params(event: APIGatewayProxyEventV2) -> FormParams:
         raise MalformedRequest("too many fields") from exc
 
 
-def verified_params(event: APIGatewayProxyEventV2) -> FormParams:
-    """Parse the body and prove it came from Plivo; raises before anything is stored."""
+def verified_params(event: APIGatewayProxyEventV2) -> tuple[FormParams, str]:
+    """Parse the body and prove it came from Plivo: (the form, its V3 nonce). Raises before anything is
+    stored."""
     params = form_params(event)
+    headers = {key.lower(): value for key, value in (event.headers or {}).items()}
     verify_v3(
         method=event.request_context.http.method,
         url=request_url(event),
-        headers={key.lower(): value for key, value in (event.headers or {}).items()},
+        headers=headers,
         params=params,
         auth_token=plivo_auth_token(),
     )
-    return params
+    return params, headers[NONCE_HEADER].strip()
 
 
-def verified_webhook(event: APIGatewayProxyEventV2, model: type[WebhookT]) -> WebhookT:
-    return parse_webhook(model, verified_params(event))
+WebhookHandler = Callable[[WebhookT, APIGatewayProxyEventV2], Response[str]]
+"""A webhook's logic: the verified, parsed form and the request it came in (read once, here)."""
+
+
+def plivo_webhook(
+    app: APIGatewayHttpResolver, model: type[WebhookT], *paths: str
+) -> Callable[[WebhookHandler[WebhookT]], WebhookHandler[WebhookT]]:
+    """Register a signed Plivo webhook at POST ``paths``: the handler gets the verified, parsed form and the
+    request.
+
+    A request whose nonce already took effect on this route is a replay: it is answered with the response
+    stored for that nonce, and nothing else happens (metric ``WebhookReplays``). A nonce is remembered only
+    after its request succeeded (200), with the response it got, so a Plivo retry after a failure still runs
+    and one that reuses the nonce of a success gets the very same answer.
+    """
+
+    def register(handler: WebhookHandler[WebhookT]) -> WebhookHandler[WebhookT]:
+        def route() -> Response[str]:
+            event = app.current_event
+            path = route_path(event)
+            params, nonce = verified_params(event)
+            webhook = parse_webhook(model, params)
+            nonces = open_store().nonces
+            replayed = nonces.answer_for(nonce, path)
+            if replayed is not None:
+                observability.add("WebhookReplays")
+                logger.warning(
+                    "replayed webhook answered with its first response",
+                    extra={"path": path, "call_uuid": getattr(webhook, "call_uuid", None)},
+                )
+                return Response(replayed.status_code, replayed.content_type, replayed.body)
+            response = handler(webhook, event)
+            if response.status_code == 200:
+                _remember(nonce, path, response)
+            return response
+
+        for path in paths:
+            app.post(path)(route)
+        return handler
+
+    return register
+
+
+def _remember(nonce: str, path: str, response: Response[str]) -> None:
+    """Remember a request that took effect. If that fails the action still happened: answer Plivo anyway
+    (the nonce stays open to a replay, which every transition's condition keeps harmless), and say so."""
+    body = response.body if isinstance(response.body, str) else ""
+    content_type = str(response.headers.get("Content-Type") or XML)
+    try:
+        open_store().nonces.remember(
+            nonce, path, StoredAnswer(response.status_code, content_type, body), utcnow()
+        )
+    except (ClientError, BotoCoreError) as exc:
+        observability.add("WebhookNonceNotRemembered")
+        logger.error(
+            "could not remember the webhook's nonce", extra={"path": path, "error": type(exc).__name__}
+        )
 
 
 def query_param(event: APIGatewayProxyEventV2, name: str) -> str | None:
@@ -157,7 +220,12 @@ def _error(status_code: int, message: str, headers: Mapping[str, str] | None = N
 
 
 def _field_names(errors: Sequence[Any]) -> str:
-    return ", ".join(sorted({".".join(str(part) for part in error["loc"]) for error in errors})) or "body"
+    """The fields at fault; a rule over the whole body (a model validator) is named by its message."""
+    names = {
+        ".".join(str(part) for part in error["loc"]) or f"body ({error['msg'].removeprefix('Value error, ')})"
+        for error in errors
+    }
+    return ", ".join(sorted(names)) or "body"
 
 
 def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
@@ -191,6 +259,12 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
         logger.error("dependency unavailable", extra={"error": type(exc).__name__, "path": _path(app)})
         return _error(503, "temporarily unavailable, retry", headers={"Retry-After": "1"})
 
+    def _misconfigured(exc: ConfigurationError) -> Response[str]:
+        # The deployment is wrong (a missing SSM parameter, an invalid variable): say so once, loudly, with
+        # what to fix; a retry cannot help, so no 503 and no Retry-After.
+        observability.configuration_error(logger, exc, path=_path(app))
+        return _error(500, "service misconfigured")
+
     def _not_found(_exc: Exception) -> Response[str]:
         if route_path(app.current_event) in known_paths:
             return _error(405, "method not allowed", headers={"Allow": "POST"})
@@ -201,7 +275,8 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
     app.exception_handler(PayloadTooLarge)(_too_large)
     app.exception_handler(MalformedRequest)(_malformed)
     app.exception_handler(ValidationError)(_invalid)
-    app.exception_handler([ClientError, BotoCoreError, SecretUnavailable])(_unavailable)
+    app.exception_handler([ClientError, BotoCoreError, SecretUnavailable, WriteConflict])(_unavailable)
+    app.exception_handler(ConfigurationError)(_misconfigured)
     app.not_found(_not_found)
     return app
 

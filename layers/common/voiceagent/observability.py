@@ -48,6 +48,16 @@ def count(name: str, **dimensions: str) -> None:
             metric.add_dimension(name=key, value=value)
 
 
+def configuration_error(logger: Logger, exc: Exception, **context: str) -> None:
+    """One log line and one metric (``ConfigurationErrors``) for a deployment mistake (a missing SSM
+    parameter, an invalid variable), naming what to fix: no retry can help, so it must be loud."""
+    logger.error(
+        "configuration error",
+        extra={"error": str(exc), "parameter": getattr(exc, "parameter", None), **context},
+    )
+    add("ConfigurationErrors")
+
+
 def _tracing_enabled() -> bool:
     return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in {"true", "1"}
 
@@ -83,9 +93,13 @@ def instrumented(logger: Logger) -> Callable[[Handler], Handler]:
             try:
                 return run(event, context)
             finally:
-                # Powertools' log_metrics would also print a warning for every invocation that added nothing:
-                # ~50 lines a second per call on the media route. Flush only what there is.
-                if metrics.metric_set:
+                if is_metrics_disabled():
+                    # Powertools' flush keeps the buffer when metrics are off: it would grow over warm
+                    # invocations until a hundred values force a serialisation, which then fails.
+                    metrics.clear_metrics()
+                elif metrics.metric_set:
+                    # Only what there is: Powertools' log_metrics would also print a warning for every
+                    # invocation that added nothing, ~50 lines a second per call on the media route.
                     metrics.flush_metrics()
 
         wrapped: Handler = logger.inject_lambda_context(clear_state=True)(invoke)

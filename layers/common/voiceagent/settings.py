@@ -10,9 +10,17 @@ import os
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, TypeVar
+from typing import Annotated, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2048)]
 """An http(s) base URL. (Plain text, not pydantic's URL type, whose import costs a cold start ~20 ms.)"""
@@ -108,8 +116,13 @@ class Settings(BaseModel):
     )
     voicemail_voice: SpeakVoice = Field(default="WOMAN", alias="VOICEMAIL_VOICE")
     voicemail_language: SpeakLanguage = Field(default="en-US", alias="VOICEMAIL_LANGUAGE")
-    voicemail_wait_seconds: Annotated[int, Field(ge=1, le=60)] = Field(
-        default=10, alias="VOICEMAIL_WAIT_SECONDS"
+    # The wait before a voicemail message ends at the first ``minSilence`` of silence once the greeting is
+    # over, or after ``length`` at the latest. ``length`` is only a cap, so it costs nothing to make it long:
+    # personal greetings run 10-30 s and carriers' default ones ~15-25 s; a cap shorter than the greeting
+    # starts the message over it and the recording loses its first words. 3 s of silence is longer than the
+    # pauses inside a greeting (under ~1.5 s) and short enough that voicemail systems keep recording.
+    voicemail_wait_seconds: Annotated[int, Field(ge=1, le=120)] = Field(
+        default=30, alias="VOICEMAIL_WAIT_SECONDS"
     )
     voicemail_min_silence_ms: Annotated[int, Field(ge=500, le=10000)] = Field(
         default=3000, alias="VOICEMAIL_MIN_SILENCE_MS"
@@ -120,8 +133,16 @@ class Settings(BaseModel):
     voicemail_max_wait_seconds: Annotated[int, Field(ge=5, le=120)] = Field(
         default=20, alias="VOICEMAIL_MAX_WAIT_SECONDS"
     )
+    plivo_callback_retries: Annotated[int, Field(ge=0, le=5)] = Field(
+        default=2, alias="PLIVO_CALLBACK_RETRIES"
+    )
     stream_recovery_max_attempts: Annotated[int, Field(ge=0, le=5)] = Field(
         default=1, alias="STREAM_RECOVERY_MAX_ATTEMPTS"
+    )
+    stream_recovery_apology: str = Field(
+        default="We are sorry, we are having technical difficulties. We will call you back. Goodbye.",
+        alias="STREAM_RECOVERY_APOLOGY",
+        max_length=500,
     )
     stream_signature_check: SignatureCheck = Field(
         default=SignatureCheck.ENFORCE, alias="STREAM_SIGNATURE_CHECK"
@@ -146,6 +167,15 @@ class Settings(BaseModel):
     def _blank_is_unset(cls, value: object) -> object:
         # CloudFormation cannot omit an env var without !If noise: an empty string means "unset".
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _voicemail_wait_outlasts_its_silence(self) -> Self:
+        if self.voicemail_wait_seconds * 1000 <= self.voicemail_min_silence_ms:
+            raise ValueError(
+                "VOICEMAIL_WAIT_SECONDS (Plivo's <Wait length>) must be longer than VOICEMAIL_MIN_SILENCE_MS "
+                f"(minSilence): {self.voicemail_wait_seconds} s <= {self.voicemail_min_silence_ms} ms"
+            )
+        return self
 
     @property
     def public_base(self) -> str | None:

@@ -12,6 +12,7 @@ from functions.answer import app
 from tests.support import constants as c
 from tests.support.events import load_event
 from voiceagent.credentials import derive_stream_token_key
+from voiceagent.store import open_store
 from voiceagent.streams import tokens as stream_token
 
 
@@ -25,8 +26,8 @@ def invoke(name: str, lambda_context: Any, **overrides: Any) -> dict[str, Any]:
 def stream_element(response: dict[str, Any]) -> ElementTree.Element:
     root = ElementTree.fromstring(response["body"])
     assert root.tag == "Response"
-    (stream,) = list(root)
-    assert stream.tag == "Stream"
+    stream, redirect = list(root)  # the <Redirect> runs when the stream ends: see test_stream_ended
+    assert (stream.tag, redirect.tag) == ("Stream", "Redirect")
     return stream
 
 
@@ -42,7 +43,7 @@ def test_answer_returns_stream_xml_with_every_attribute(aws_stack: Any, lambda_c
         "contentType": "audio/x-mulaw;rate=8000",
         "keepCallAlive": "true",
         "streamTimeout": "3600",
-        "statusCallbackUrl": f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/stream-status",
+        "statusCallbackUrl": f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/stream-status#rc=2&rp=5xx,ct,rt",
         "statusCallbackMethod": "POST",
     }
 
@@ -54,11 +55,11 @@ def test_stream_url_carries_a_verifiable_short_lived_token_and_no_secret(
     url = urlsplit((stream.text or "").strip())
     assert f"{url.scheme}://{url.netloc}{url.path}" == c.WEBSOCKET_URL
     query = {key: values[0] for key, values in parse_qs(url.query).items()}
-    assert set(query) == {"call_uuid", "expires", "token"}
+    assert set(query) == {"call_uuid", "expires", "jti", "token"}
     assert c.TEST_AUTH_TOKEN not in (stream.text or "")
     key = derive_stream_token_key(c.TEST_AUTH_TOKEN)
     now = int(query["expires"]) - 300
-    assert stream_token.verify(key, query, now) == c.CALL_UUID
+    assert stream_token.verify(key, query, now) == stream_token.VerifiedToken(c.CALL_UUID, query["jti"])
     with pytest.raises(stream_token.StreamTokenError):
         stream_token.verify(key, query, int(query["expires"]) + 1)
 
@@ -130,7 +131,8 @@ def test_custom_domain_uses_the_configured_public_base_url(
 
     assert response["statusCode"] == 200
     assert (
-        stream_element(response).attrib["statusCallbackUrl"] == f"{c.CUSTOM_DOMAIN_BASE}/plivo/stream-status"
+        stream_element(response).attrib["statusCallbackUrl"]
+        == f"{c.CUSTOM_DOMAIN_BASE}/plivo/stream-status#rc=2&rp=5xx,ct,rt"
     )
 
 
@@ -186,11 +188,43 @@ def test_wrong_method_names_the_allowed_one(aws_stack: Any, lambda_context: Any)
 
 
 def test_missing_configuration_names_the_variable(
-    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from voiceagent.settings import ConfigurationError, get_settings
+    from voiceagent.settings import get_settings
 
     monkeypatch.delenv("CALLS_TABLE_NAME")
     get_settings.cache_clear()
-    with pytest.raises(ConfigurationError, match="CALLS_TABLE_NAME"):
-        invoke("answer_outbound", lambda_context)
+
+    response = invoke("answer_outbound", lambda_context)
+
+    assert response["statusCode"] == 500
+    assert json.loads(response["body"]) == {"message": "service misconfigured"}
+    (log,) = [record for record in caplog.records if record.getMessage() == "configuration error"]
+    assert "CALLS_TABLE_NAME" in log.error  # type: ignore[attr-defined]
+
+
+def test_the_fallback_url_serves_the_same_stream_xml(
+    aws_stack: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plivo fetches fallback_url when the answer URL kept failing: the call must still get its stream."""
+    response = invoke("answer_fallback", lambda_context)
+
+    assert response["statusCode"] == 200
+    assert stream_element(response).attrib == stream_element(invoke("answer_outbound", lambda_context)).attrib
+    record = open_store().calls.get_call(c.CALL_UUID)
+    assert record is not None
+    assert (record["state"], record["placement_id"]) == ("answered", c.PLACEMENT_ID)
+    assert '"AnswersByFallbackUrl"' in capsys.readouterr().out
+
+
+def test_a_plivo_callback_retry_count_of_zero_still_says_so(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceagent.settings import get_settings
+
+    monkeypatch.setenv("PLIVO_CALLBACK_RETRIES", "0")
+    get_settings.cache_clear()
+
+    url = stream_element(invoke("answer_outbound", lambda_context)).attrib["statusCallbackUrl"]
+
+    assert url.endswith("/plivo/stream-status#rc=0&rp=5xx,ct,rt")

@@ -39,9 +39,14 @@ def test_place_call_records_first_then_asks_plivo_through_the_sdk(
     base = f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}"
     assert sent["from"] == c.FROM_NUMBER
     assert sent["to"] == c.TO_NUMBER
-    assert sent["answer_url"] == f"{base}/plivo/answer?placement={placement_id}"
-    assert sent["hangup_url"] == f"{base}/plivo/hangup?placement={placement_id}"
-    assert sent["machine_detection_url"] == f"{base}/plivo/machine-detection?placement={placement_id}"
+    retries = "#rc=2&rp=5xx,ct,rt"  # Plivo's callback retry settings; its default never retries a 5xx
+    assert sent["answer_url"] == f"{base}/plivo/answer?placement={placement_id}{retries}"
+    assert sent["fallback_url"] == f"{base}/plivo/answer-fallback?placement={placement_id}{retries}"
+    assert sent["hangup_url"] == f"{base}/plivo/hangup?placement={placement_id}{retries}"
+    assert (
+        sent["machine_detection_url"] == f"{base}/plivo/machine-detection?placement={placement_id}{retries}"
+    )
+    assert (sent["answer_method"], sent["fallback_method"], sent["hangup_method"]) == ("POST",) * 3
     assert sent["machine_detection"] == "true"  # transfer needs the callback
     assert sent["machine_detection_time"] == 5000
     assert sent["machine_detection_method"] == "POST"
@@ -91,6 +96,8 @@ def test_tuning_parameters_go_by_direct_json_post(
         ("calls_place_unknown_field", "callback"),
         ("calls_place_not_json", "body"),
         ("calls_place_empty", "to"),
+        ("calls_place_bad_idempotency_key", "placement_id"),
+        ("calls_place_idempotency_keys_differ", "placement_id"),
     ],
 )
 def test_invalid_requests_are_400_and_nothing_is_placed(
@@ -123,24 +130,92 @@ def test_rate_limited_create_is_retried_with_backoff(
 
     assert status == 202
     assert body["attempts"] == 2
+    assert len(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)) == 2
     assert len(backoff_sleeps) == 1
     assert placements(table_items)[0]["plivo_attempts"] == 2
 
 
-def test_ambiguous_create_failure_is_not_retried_so_nobody_is_called_twice(
-    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+def _connection_refused() -> requests.exceptions.ConnectionError:
+    """What requests raises when no TCP connection could be opened: Plivo never saw the request."""
+    from urllib3.connection import HTTPSConnection
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    refused = NewConnectionError(
+        HTTPSConnection("api.plivo.com"), "Failed to establish a new connection: [Errno 111] refused"
+    )
+    return requests.exceptions.ConnectionError(MaxRetryError(None, "/Call/", refused))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("first", "why"),
+    [
+        ({"json": {"error": "internal"}, "status": 500}, "500"),
+        ({"json": {"error": "bad gateway"}, "status": 502}, "502"),
+        ({"json": {"error": "unavailable"}, "status": 503}, "503"),
+        ({"body": requests.exceptions.ReadTimeout("read timed out")}, "timed out"),
+        ({"body": requests.exceptions.ConnectionError("Connection aborted: reset by peer")}, "aborted"),
+    ],
+    ids=["500", "502", "503", "read-timeout", "reset-after-send"],
+)
+def test_an_ambiguous_create_is_one_post_and_answers_202_unconfirmed(
+    first: dict[str, Any],
+    why: str,
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    table_items: Any,
 ) -> None:
-    plivo_rest.post(api.CREATE_CALL, body=requests.exceptions.ReadTimeout("read timed out"))
+    """Plivo may have created the call: never POST again (the SDK itself would re-POST a 5xx twice)."""
+    plivo_rest.post(api.CREATE_CALL, **first)
     plivo_rest.post(api.CREATE_CALL, json=api.created(), status=201)
 
     status, body = invoke("calls_place", lambda_context)
 
-    assert status == 502
-    assert body["status"] == "failed"
-    assert "read timed out" in body["error"]
     assert len(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)) == 1
+    assert (status, body["status"], body["attempts"]) == (202, "unconfirmed", 1)
+    assert why in body["error"]
     (placement,) = placements(table_items)
-    assert placement["state"] == "failed"
+    assert placement["state"] == "unconfirmed"
+
+
+def test_a_create_that_never_reached_plivo_is_posted_again(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    plivo_rest.post(api.CREATE_CALL, body=_connection_refused())
+    plivo_rest.post(api.CREATE_CALL, json=api.created(), status=201)
+
+    status, body = invoke("calls_place", lambda_context)
+
+    assert len(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)) == 2
+    assert (status, body["status"], body["attempts"]) == (202, "requested", 2)
+
+
+def test_a_create_that_never_reaches_plivo_fails_for_sure(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+) -> None:
+    for _ in range(5):
+        plivo_rest.post(api.CREATE_CALL, body=_connection_refused())
+
+    status, body = invoke("calls_place", lambda_context)
+
+    assert (status, body["status"], body["attempts"]) == (502, "failed", 5)
+    assert placements(table_items)[0]["state"] == "failed"
+
+
+def test_every_create_is_a_single_post_without_the_sdk(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    """Also without tuning parameters: the SDK's calls.create re-POSTs by itself on 5xx."""
+    plivo_rest.post(api.CREATE_CALL, json={"error": "unavailable"}, status=503)
+    event = load_event("calls_place")
+    event["body"] = json.dumps({"to": c.TO_NUMBER, "from": c.FROM_NUMBER})
+
+    response = app.lambda_handler(event, lambda_context)
+
+    assert response["statusCode"] == 202
+    (request,) = api.requests_to(plivo_rest, "POST", api.CREATE_CALL)
+    assert request.headers["Authorization"].startswith("Basic ")
+    assert api.json_body(request)["from"] == c.FROM_NUMBER
 
 
 def test_connect_timeout_is_retried(
@@ -152,6 +227,7 @@ def test_connect_timeout_is_retried(
     status, body = invoke("calls_place", lambda_context)
 
     assert (status, body["attempts"]) == (202, 2)
+    assert len(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)) == 2
 
 
 def test_rejected_create_fails_without_retry(
@@ -166,12 +242,76 @@ def test_rejected_create_fails_without_retry(
     assert "invalid to number" in body["error"]
 
 
-def test_create_response_without_request_uuid_is_a_failure(
+def test_an_accepted_create_without_request_uuid_is_unconfirmed_not_failed(
     aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
 ) -> None:
+    """Plivo said yes: the call may ring. A "failed" here would invite the client to dial again."""
     plivo_rest.post(api.CREATE_CALL, json={"api_id": "x", "message": "call fired"}, status=201)
 
     status, body = invoke("calls_place", lambda_context)
 
-    assert status == 502
+    assert (status, body["status"]) == (202, "unconfirmed")
     assert "no request_uuid" in body["error"]
+
+
+# ------------------------------------------------------------------------------------ idempotency keys
+
+
+@pytest.mark.parametrize("name", ["calls_place_idempotent", "calls_place_idempotency_header"])
+def test_a_repeated_post_with_the_same_key_never_dials_twice_and_returns_the_first_result(
+    name: str, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+) -> None:
+    plivo_rest.post(api.CREATE_CALL, json=api.created(), status=201)
+
+    first_status, first = invoke(name, lambda_context)
+    again_status, again = invoke(name, lambda_context)
+
+    assert len(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)) == 1
+    assert (first_status, again_status) == (202, 202)
+    assert first["placement_id"] == again["placement_id"] == c.IDEMPOTENCY_KEY
+    assert again["request_uuid"] == first["request_uuid"] == c.REQUEST_UUID
+    assert (first.get("repeated"), again["repeated"]) == (None, True)
+    assert len(placements(table_items)) == 1
+    (request,) = api.requests_to(plivo_rest, "POST", api.CREATE_CALL)
+    assert f"placement={c.IDEMPOTENCY_KEY}" in api.json_body(request)["answer_url"]
+
+
+def test_a_repeat_of_a_failed_placement_reports_the_failure_without_dialling(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    plivo_rest.post(api.CREATE_CALL, json={"error": "invalid to number"}, status=400)
+
+    first_status, first = invoke("calls_place_idempotent", lambda_context)
+    again_status, again = invoke("calls_place_idempotent", lambda_context)
+
+    assert (first_status, again_status) == (502, 502)
+    assert again["error"] == first["error"]
+    assert len(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)) == 1
+
+
+def test_the_same_key_with_another_request_is_a_conflict(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    plivo_rest.post(api.CREATE_CALL, json=api.created(), status=201)
+    invoke("calls_place_idempotent", lambda_context)
+
+    status, body = invoke("calls_place_idempotent_other_request", lambda_context)
+
+    assert status == 409
+    assert "placement_id" in body["message"]
+    assert len(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)) == 1
+
+
+def test_the_answer_webhook_confirms_an_unconfirmed_placement(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    from tests.support import seed
+    from voiceagent.store import open_store
+
+    seed.placement("hangup", state="unconfirmed")
+
+    seed.answered(lambda_context)
+
+    placement = open_store().placements.get(c.PLACEMENT_ID)
+    assert placement is not None
+    assert (placement["state"], placement["call_uuid"]) == ("confirmed", c.CALL_UUID)

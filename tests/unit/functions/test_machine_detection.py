@@ -19,7 +19,9 @@ from voiceagent.settings import get_settings
 from voiceagent.store import open_store
 from voiceagent.store.states import CallState
 
-VOICEMAIL_URL = f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/voicemail?placement={c.PLACEMENT_ID}"
+VOICEMAIL_URL = (
+    f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/voicemail?placement={c.PLACEMENT_ID}#rc=2&rp=5xx,ct,rt"
+)
 
 
 def detect(lambda_context: Any, name: str = "machine_detection_machine") -> dict[str, Any]:
@@ -129,20 +131,26 @@ def test_agent_policy_without_a_live_stream_falls_back_to_transfer(
     assert (call()["policy_applied"], call()["policy_result"]) == ("transfer_fallback", "transferred")
 
 
-def test_agent_policy_with_a_gone_connection_cleans_it_up_and_transfers(
-    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
-) -> None:
+def detect_with_a_failing_connection(
+    lambda_context: Any, plivo_rest: responses.RequestsMock, code: str, status: int
+) -> dict[str, Any]:
+    """The agent policy on a live stream whose management API answers ``code``: the clearAudio fails."""
     seed.placement("agent")
     seed.streaming(lambda_context)
     open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
     plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
     client = connections.management_client(connections.management_endpoint(get_settings()))
     with Stubber(client) as stubber:
-        stubber.add_client_error(
-            "post_to_connection", service_error_code="GoneException", http_status_code=410
-        )
-        detect(lambda_context)
+        stubber.add_client_error("post_to_connection", service_error_code=code, http_status_code=status)
+        response = detect(lambda_context)
         stubber.assert_no_pending_responses()
+    return response
+
+
+def test_agent_policy_with_a_gone_connection_cleans_it_up_and_transfers(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+) -> None:
+    detect_with_a_failing_connection(lambda_context, plivo_rest, "GoneException", 410)
 
     assert call()["policy_applied"] == "transfer_fallback"
     assert "connection_id" not in call()
@@ -315,3 +323,56 @@ def test_the_applied_policy_is_counted_as_dimensions(
     ]
     (applied,) = [m for m in metrics if "VoicemailPolicyApplied" in m]
     assert (applied["policy"], applied["result"], applied["stage"]) == ("hangup", "hung_up", c.STAGE)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("InternalServerError", 500), ("LimitExceededException", 429), ("ForbiddenException", 403)],
+)
+def test_agent_policy_with_a_failing_management_api_counts_it_and_transfers(
+    code: str,
+    status: int,
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not Gone, but the frame did not arrive: logged, counted, and treated like no live stream (never a 500,
+    never a policy left pending)."""
+    response = detect_with_a_failing_connection(lambda_context, plivo_rest, code, status)
+
+    assert response["statusCode"] == 200
+    record = call()
+    assert (record["policy_status"], record["policy_applied"]) == ("done", "transfer_fallback")
+    assert record["connection_id"] == c.CONNECTION_ID  # not gone: the registry keeps it
+    assert "posting to the connection failed" in caplog.messages
+    assert '"ConnectionPostFailures"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("policy", ["hangup", "transfer"])
+def test_a_plivo_client_that_cannot_be_built_is_a_recorded_failure_not_a_500(
+    policy: str,
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import plivo
+    from plivo import exceptions as plivo_errors
+
+    seed.placement(policy)
+    seed.answered(lambda_context)
+
+    def refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise plivo_errors.AuthenticationError("the SDK refused the credentials")
+
+    monkeypatch.setattr(plivo, "RestClient", refused)
+
+    response = detect(lambda_context)
+
+    assert response["statusCode"] == 200
+    assert len(plivo_rest.calls) == 0
+    record = call()
+    assert record["policy_status"] == "failed"
+    assert "Plivo client cannot be built" in record["policy_error"]

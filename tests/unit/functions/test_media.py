@@ -78,89 +78,10 @@ def played_audio(posted: list[dict[str, Any]]) -> bytes:
     )
 
 
-# ---------------------------------------------------------------------------------------------- $connect
-
-
-def test_connect_with_valid_token_registers_the_connection(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    assert handle("media_connect", lambda_context) == {"statusCode": 200}
-
-    items = {item["pk"]: item for item in table_items()}
-    assert items[f"CONN#{c.CONNECTION_ID}"]["call_uuid"] == c.CALL_UUID
-    assert items[f"CALL#{c.CALL_UUID}"]["connection_id"] == c.CONNECTION_ID
-    assert "stream_connected_at" in items[f"CALL#{c.CALL_UUID}"]
-
-
-@pytest.mark.parametrize(
-    "name", ["media_connect_expired_token", "media_connect_forged_token", "media_connect_missing_token"]
-)
-def test_connect_with_bad_token_is_rejected_and_stores_nothing(
-    name: str, aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    assert handle(name, lambda_context) == {"statusCode": 403}
-    assert table_items() == []
-
-
-def test_connect_with_a_valid_plivo_signature_is_accepted(aws_stack: Any, lambda_context: Any) -> None:
-    assert handle("media_connect_signed", lambda_context) == {"statusCode": 200}
-
-
-def test_connect_with_a_wrong_plivo_signature_is_rejected_and_stores_nothing(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    assert handle("media_connect_bad_signature", lambda_context) == {"statusCode": 403}
-    assert table_items() == []
-
-
-@pytest.mark.parametrize("mode", ["warn", "off"])
-def test_signature_check_can_be_relaxed_to_the_token_alone(
-    mode: str, aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STREAM_SIGNATURE_CHECK", mode)
-    assert handle("media_connect_bad_signature", lambda_context) == {"statusCode": 200}
-
-
 def test_event_without_connection_id_is_refused(aws_stack: Any, lambda_context: Any) -> None:
     event = load_event("media_speech")
     del event["requestContext"]["connectionId"]
     assert app.lambda_handler(event, lambda_context) == {"statusCode": 400}
-
-
-# ---------------------------------------------------------------------------------------------- $disconnect
-
-
-def test_disconnect_removes_the_connection_from_its_call(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    handle("media_connect", lambda_context)
-    stream = StreamFrames()
-    play(stream.start(), lambda_context)
-    assert handle("media_disconnect", lambda_context) == {"statusCode": 200}
-
-    (record,) = [item for item in table_items() if item["sk"] == "CALL"]
-    assert "connection_id" not in record
-    assert "disconnected_at" in record
-    assert record["agent_state"] == {"phase": "greeting"}  # kept for a stream that reconnects
-    assert not [item for item in table_items() if item["pk"].startswith("CONN#")]
-
-
-def test_disconnect_keeps_a_newer_connection(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
-    handle("media_connect", lambda_context)
-    newer = load_event("media_connect")
-    newer["requestContext"]["connectionId"] = "NewerConn0000="
-    app.lambda_handler(newer, lambda_context)
-
-    handle("media_disconnect", lambda_context)
-
-    assert call()["connection_id"] == "NewerConn0000="
-
-
-def test_disconnect_of_unknown_connection_is_harmless(
-    aws_stack: Any, lambda_context: Any, table_items: Any
-) -> None:
-    assert handle("media_disconnect", lambda_context) == {"statusCode": 200}
-    assert table_items() == []
 
 
 # ---------------------------------------------------------------------------------------------- frames
@@ -217,14 +138,6 @@ def test_frames_before_the_start_are_dropped(stream: StreamFrames, lambda_contex
     play([*stream.speech(200), stream.dtmf("#")], lambda_context)
     assert seed.frames_posted() == []
     assert stream_state()["stream_id"] is None  # the key was seen (so it is not acted on twice), nothing else
-
-
-def test_an_oversized_payload_is_dropped_before_it_is_decoded(
-    stream: StreamFrames, lambda_context: Any
-) -> None:
-    play(stream.start(), lambda_context)
-    play(stream.media(SPEECH_BLOCK * 60), lambda_context)  # 9.6 KB in one frame: not Plivo's
-    assert summary(seed.frames_posted()) == ["playAudio", "checkpoint:greeting"]
 
 
 def test_barge_in_clears_our_audio(stream: StreamFrames, lambda_context: Any) -> None:
@@ -374,4 +287,58 @@ def test_a_whole_call_that_turns_into_a_voicemail(
     assert len(api.requests_to(plivo_rest, "DELETE", api.call_url())) == 1
 
 
-SPEECH_BLOCK = bytes(range(80)) * 2
+@pytest.mark.parametrize("broken", ["auth_id", "secret"])
+def test_call_control_with_a_plivo_client_that_cannot_be_built_is_recorded_not_a_crash(
+    broken: str,
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from voiceagent.settings import get_settings
+
+    seed.streaming(lambda_context)
+    handle("media_start", lambda_context)
+    handle("media_dtmf_end_call", lambda_context)
+    if broken == "auth_id":
+        monkeypatch.setenv("PLIVO_AUTH_ID", "MA-too-short")
+        get_settings.cache_clear()
+    else:
+        from aws_lambda_powertools.utilities import parameters
+
+        aws_stack["ssm"].delete_parameter(Name=c.AUTH_TOKEN_PARAM)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+    assert handle("media_played_goodbye", lambda_context) == {"statusCode": 200}
+
+    assert len(plivo_rest.calls) == 0
+    expected = "PLIVO_AUTH_ID" if broken == "auth_id" else "Plivo client cannot be built"
+    assert expected in call()["agent_call_control_error"]
+
+
+def test_a_frame_far_above_plivos_size_is_dropped_before_it_is_decoded(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from voiceagent.plivo import stream_protocol
+
+    seed.streaming(lambda_context)
+    handle("media_start", lambda_context)
+    decoded: list[Any] = []
+    monkeypatch.setattr(stream_protocol, "_KNOWN", SpyAdapter(stream_protocol._KNOWN, decoded))
+
+    assert handle("media_frame_oversized", lambda_context) == {"statusCode": 200}
+
+    assert decoded == []
+    assert any(getattr(record, "reason", "").startswith("frame too large") for record in caplog.records)
+    assert summary(seed.frames_posted()) == ["playAudio", "checkpoint:greeting"]  # nothing acted on it
+
+
+class SpyAdapter:
+    """Records every frame handed to the protocol's JSON decoder."""
+
+    def __init__(self, adapter: Any, seen: list[Any]) -> None:
+        self._adapter, self._seen = adapter, seen
+
+    def validate_json(self, frame: Any) -> Any:
+        self._seen.append(frame)
+        return self._adapter.validate_json(frame)

@@ -11,7 +11,7 @@ import responses
 from functions.calls import app as calls_app
 from functions.hangup import app as hangup_app
 from functions.machine_detection import app as md_app
-from functions.media import app as media_app
+from functions.stream_connect import app as connect_app
 from functions.stream_status import app as stream_app
 from functions.voicemail import app as voicemail_app
 from tests.support import constants as c
@@ -29,13 +29,13 @@ def voicemail_call(
     plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
     seed.placement("transfer")
     seed.answered(lambda_context)
-    media_app.lambda_handler(load_event("media_connect"), lambda_context)
+    connect_app.lambda_handler(load_event("stream_connect"), lambda_context)
     for name in ("stream_status_start_stream", "stream_status_degraded_stream"):
         stream_app.lambda_handler(load_event(name), lambda_context)
     md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
     voicemail_app.lambda_handler(load_event("voicemail"), lambda_context)
     stream_app.lambda_handler(load_event("stream_status_stop_stream"), lambda_context)
-    media_app.lambda_handler(load_event("media_disconnect"), lambda_context)
+    connect_app.lambda_handler(load_event("stream_disconnect"), lambda_context)
     hangup_app.lambda_handler(load_event("hangup_end_of_xml"), lambda_context)
 
 

@@ -4,16 +4,12 @@ import json
 from typing import Any
 
 import pytest
-import responses
 
 from functions.stream_status import app
 from tests.support import constants as c
-from tests.support import plivo_api as api
-from tests.support import seed
+from tests.support import make_events as ev
 from tests.support.events import load_event
 from voiceagent.store import open_store
-
-STREAM_API = f"{api.ACCOUNT}/Call/{c.CALL_UUID}/Stream/"
 
 
 def post(lambda_context: Any, name: str) -> dict[str, Any]:
@@ -32,12 +28,6 @@ def stream(table_items: Any) -> dict[str, Any]:
 
 def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-
-
-@pytest.fixture(autouse=True)
-def no_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Recovery is tested on its own; elsewhere a drop is only recorded."""
-    monkeypatch.setenv("STREAM_RECOVERY_MAX_ATTEMPTS", "0")
 
 
 @pytest.mark.parametrize(
@@ -102,8 +92,14 @@ def test_stop_before_start_ends_up_the_same(aws_stack: Any, lambda_context: Any,
 def test_retried_event_is_stored_and_counted_once(
     aws_stack: Any, lambda_context: Any, table_items: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A retry with a fresh nonce runs (one reusing the nonce is a replay, answered from memory): the event's
+    own idempotency key (stream, event, timestamp) keeps it from counting twice."""
     post(lambda_context, "stream_status_degraded_stream")
-    post(lambda_context, "stream_status_degraded_stream")
+    form = {**ev.STREAM_FORM, "Event": "DegradedStream", "Timestamp": "2024-11-24 12:30:30"}
+    retry = ev.http_event(
+        "/plivo/stream-status", form={**form, "BufferUsagePercentage": "60"}, nonce="9" * 20
+    )
+    assert app.lambda_handler(retry, lambda_context)["statusCode"] == 200
 
     assert len(items_of(table_items, "STREAMEVENT#")) == 1
     assert stream(table_items)["degradation_count"] == 1
@@ -171,69 +167,7 @@ def test_bad_requests_store_nothing(
     assert table_items() == []
 
 
-class TestRecovery:
-    @pytest.fixture(autouse=True)
-    def recovery_on(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("STREAM_RECOVERY_MAX_ATTEMPTS", "1")
-
-    def test_a_drop_on_a_live_call_restarts_the_stream_once(
-        self, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
-    ) -> None:
-        seed.answered(lambda_context)
-        plivo_rest.post(
-            STREAM_API, json={"message": "stream started", "stream_id": "new-stream-1"}, status=202
-        )
-
-        post(lambda_context, "stream_status_dropped_stream")
-        post(lambda_context, "stream_status_failed_json")  # a second drop: attempts used up
-
-        (request,) = api.requests_to(plivo_rest, "POST", STREAM_API)
-        sent = api.json_body(request)
-        assert sent["service_url"].startswith(f"{c.WEBSOCKET_URL}?call_uuid={c.CALL_UUID}&expires=")
-        assert (sent["bidirectional"], sent["audio_track"]) == (True, "inbound")
-        assert sent["status_callback_url"].endswith("/plivo/stream-status")
-        (recovery,) = items_of(table_items, "RECOVERY#")
-        assert (recovery["result"], recovery["stream_id"]) == ("restarted", "new-stream-1")
-
-    def test_no_recovery_once_the_call_has_ended(
-        self, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
-    ) -> None:
-        from functions.hangup import app as hangup_app
-
-        seed.answered(lambda_context)
-        hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
-
-        post(lambda_context, "stream_status_dropped_stream")
-
-        assert len(plivo_rest.calls) == 0
-        assert items_of(table_items, "RECOVERY#") == []
-
-    def test_a_failed_restart_is_recorded(
-        self, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
-    ) -> None:
-        seed.answered(lambda_context)
-        plivo_rest.post(STREAM_API, json={"error": "call not found"}, status=404)
-
-        assert post(lambda_context, "stream_status_dropped_stream")["statusCode"] == 200
-
-        (recovery,) = items_of(table_items, "RECOVERY#")
-        assert recovery["result"] == "call_ended"
-
-    def test_a_rejected_restart_is_recorded_as_failed(
-        self, aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
-    ) -> None:
-        seed.answered(lambda_context)
-        plivo_rest.post(STREAM_API, json={"error": "bad service_url"}, status=400)
-
-        post(lambda_context, "stream_status_dropped_stream")
-
-        (recovery,) = items_of(table_items, "RECOVERY#")
-        assert recovery["result"] == "failed"
-        assert "bad service_url" in recovery["error"]
-
-
 def test_a_field_without_a_name_is_not_stored(aws_stack: Any, lambda_context: Any, table_items: Any) -> None:
-    from tests.support import make_events as ev
 
     event = ev.stream_event("StartStream", "2024-11-24 12:30:09", **{"": "x", " ": "y"})
 
@@ -243,3 +177,35 @@ def test_a_field_without_a_name_is_not_stored(aws_stack: Any, lambda_context: An
     assert "" not in stored["parameters"]
     assert " " not in stored["parameters"]
     assert stored["parameters"]["Event"] == "StartStream"
+
+
+def test_a_start_stream_after_the_hangup_does_not_rewrite_the_completed_calls_stream(
+    aws_stack: Any, lambda_context: Any
+) -> None:
+    from functions.hangup import app as hangup_app
+
+    post(lambda_context, "stream_status_start_stream")
+    hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+
+    late = ev.stream_event(
+        "StartStream", "2024-11-24 12:31:30", StreamID="c3d4e5f6-0000-4000-8000-000000000001"
+    )
+    assert app.lambda_handler(late, lambda_context)["statusCode"] == 200
+
+    call = open_store().calls.get_call(c.CALL_UUID)
+    assert call is not None
+    assert (call["state"], call["stream_id"]) == ("completed", c.STREAM_ID)
+
+
+def test_a_start_stream_after_the_hangup_still_names_a_stream_the_call_never_had(
+    aws_stack: Any, lambda_context: Any
+) -> None:
+    from functions.hangup import app as hangup_app
+
+    hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)  # the hangup overtook it
+
+    post(lambda_context, "stream_status_start_stream")
+
+    call = open_store().calls.get_call(c.CALL_UUID)
+    assert call is not None
+    assert call["stream_id"] == c.STREAM_ID

@@ -30,7 +30,7 @@ def test_waits_for_the_greeting_then_speaks_the_calls_message_and_hangs_up(
 
     wait, speak, hangup = elements(serve(lambda_context))
 
-    assert (wait.tag, wait.attrib) == ("Wait", {"length": "10", "silence": "true", "minSilence": "3000"})
+    assert (wait.tag, wait.attrib) == ("Wait", {"length": "30", "silence": "true", "minSilence": "3000"})
     assert (speak.tag, speak.text) == ("Speak", "Hi, Acme here.")
     assert speak.attrib == {"voice": "Polly.Joanna", "language": "en-US"}
     assert hangup.tag == "Hangup"

@@ -101,3 +101,21 @@ def test_account_and_subaccount_ids_are_accepted_once_per_container(
     assert account.auth_id == auth_id
     monkeypatch.setenv("PLIVO_AUTH_ID", "MA123")
     assert get_plivo_account() is account
+
+
+@pytest.mark.parametrize(("wait", "silence"), [("3", "3000"), ("2", "4000")])
+def test_a_voicemail_wait_no_longer_than_its_silence_is_refused_naming_both(
+    wait: str, silence: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plivo requires ``length`` > ``minSilence``; otherwise the wait ends before silence could be heard."""
+    monkeypatch.setenv("VOICEMAIL_WAIT_SECONDS", wait)
+    monkeypatch.setenv("VOICEMAIL_MIN_SILENCE_MS", silence)
+    with pytest.raises(ConfigurationError, match=r"VOICEMAIL_WAIT_SECONDS.*VOICEMAIL_MIN_SILENCE_MS"):
+        get_settings()
+
+
+def test_the_default_voicemail_wait_outlasts_real_greetings() -> None:
+    settings = get_settings()
+    assert settings.voicemail_wait_seconds >= 30  # personal greetings run 10-30 s; carriers' up to ~25 s
+    assert 2000 <= settings.voicemail_min_silence_ms <= 4000
+    assert settings.voicemail_wait_seconds * 1000 > settings.voicemail_min_silence_ms

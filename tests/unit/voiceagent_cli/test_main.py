@@ -54,6 +54,8 @@ def test_call_command_posts_a_signed_request_that_places_the_call(
             "agent",
             "--tuning",
             "initial_silence=3000",
+            "--placement-id",
+            c.IDEMPOTENCY_KEY,
             "--api-url",
             API,
         ]
@@ -68,11 +70,13 @@ def test_call_command_posts_a_signed_request_that_places_the_call(
         "from": c.FROM_NUMBER,
         "policy": "agent",
         "tuning": {"initial_silence": 3000},
+        "placement_id": c.IDEMPOTENCY_KEY,
     }
     out = capsys.readouterr().out  # the function's own metric lines come first
     printed = json.loads(out[out.index("{\n") :])
     assert printed["status"] == "requested"
     assert printed["request_uuid"] == c.REQUEST_UUID
+    assert printed["placement_id"] == c.IDEMPOTENCY_KEY
     sent = api.json_body(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)[0])
     assert sent["machine_detection_initial_silence"] == 3000
 

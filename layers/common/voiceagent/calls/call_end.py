@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from voiceagent.calls.outcomes import Outcome, derive_outcome
 from voiceagent.calls.placement_join import placement_facts
@@ -15,16 +16,14 @@ from voiceagent.store.states import CallState
 def complete_call(
     webhook: HangupWebhook, *, placement_id: str | None, store: Store, now: datetime
 ) -> tuple[Transition, Outcome]:
+    """Complete the call with its outcome, derived from the very record the completing write replaces (a
+    machine detection landing between a read and the write makes the write derive it again)."""
     inherited = placement_facts(store.placements, placement_id, webhook.call_uuid, now)
-    call = {**inherited, **(store.calls.get_call(webhook.call_uuid) or {})}
-    outcome = derive_outcome(call, webhook)
-    transition = store.calls.transition(
-        webhook.call_uuid,
-        CallState.COMPLETED,
-        now,
-        facts={
+
+    def facts(call: dict[str, Any]) -> dict[str, Any]:
+        return {
             **inherited,
-            "outcome": outcome.value,
+            "outcome": derive_outcome({**inherited, **call}, webhook).value,
             "hangup_cause": webhook.hangup_cause,
             "hangup_cause_name": webhook.hangup_cause_name,
             "hangup_cause_code": webhook.hangup_cause_code,
@@ -37,6 +36,7 @@ def complete_call(
             "from_number": webhook.from_ or None,
             "to_number": webhook.to or None,
             "request_uuid": webhook.request_uuid,
-        },
-    )
-    return transition, outcome
+        }
+
+    transition, written = store.calls.transition_derived(webhook.call_uuid, CallState.COMPLETED, now, facts)
+    return transition, Outcome(written["outcome"])

@@ -1,28 +1,40 @@
-"""Placing outbound calls: validate the request, record it, then ask Plivo to dial.
+"""Placing outbound calls: validate the request, record it, then ask Plivo to dial — once.
 
-The call is recorded *before* Plivo is asked, under our own placement id, and that id rides on every URL we
-give Plivo (answer, hangup, machine detection). Plivo only returns a RequestUUID; the answer webhook brings
-the CallUUID together with our placement id, which joins the two.
+The call is recorded *before* Plivo is asked, under our placement id, and that id rides on every URL we
+give Plivo (answer, hangup, machine detection, fallback). Plivo only returns a RequestUUID; the answer
+webhook brings the CallUUID together with our placement id, which joins the two.
+
+The placement id may come from the client (``placement_id`` in the body or an ``Idempotency-Key`` header):
+the record is created with a conditional write, so a repeated POST with the same key finds the first
+placement and returns its result instead of dialling again. Plivo's REST API has no idempotency key of its
+own, so this is the only guard against a client that retries after a timeout.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Self
-from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from voiceagent import routes
+from voiceagent.plivo.callbacks import callback_url
 from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.settings import HttpUrlText, MachinePolicy, Settings, SpeakLanguage, SpeakVoice
-from voiceagent.store.placements import PlacementRepository
+from voiceagent.store.placements import AlreadyExists, PlacementRepository
 
 Destination = Annotated[str, Field(pattern=r"^(\+?[1-9]\d{6,14}|sip:[^\s<>]{3,200})$")]
 CallerId = Annotated[str, Field(pattern=r"^\+?[1-9]\d{3,14}$")]
+PLACEMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{7,63}")
+"""A placement id (ours, or a client's idempotency key): safe in a DynamoDB key and a URL query as is."""
+PlacementId = Annotated[str, Field(pattern=rf"^{PLACEMENT_ID.pattern}$")]
+IDEMPOTENCY_KEY = "idempotency_key"
+"""Validation context: the ``Idempotency-Key`` header of ``POST /calls``, if any."""
 
 
 class MachineDetectionTuning(BaseModel):
@@ -60,6 +72,8 @@ class PlaceCallRequest(BaseModel):
     metadata: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]] | None = (
         Field(default=None, max_length=20)
     )
+    placement_id: PlacementId | None = None
+    """The client's idempotency key (also accepted as an ``Idempotency-Key`` header)."""
 
     @model_validator(mode="after")
     def _one_voicemail_source(self) -> Self:
@@ -69,28 +83,87 @@ class PlaceCallRequest(BaseModel):
             raise ValueError("from and to must differ")
         return self
 
+    @model_validator(mode="after")
+    def _idempotency_key_header(self, info: ValidationInfo) -> Self:
+        header = (info.context or {}).get(IDEMPOTENCY_KEY)
+        if header is None:
+            return self
+        if not PLACEMENT_ID.fullmatch(header):
+            raise ValueError(f"placement_id (Idempotency-Key header) must match {PLACEMENT_ID.pattern}")
+        if self.placement_id not in (None, header):
+            raise ValueError("placement_id and the Idempotency-Key header differ")
+        self.placement_id = header
+        return self
+
+    def fingerprint(self) -> str:
+        """What the request asks for, so a reused idempotency key with another request is noticed."""
+        canonical = self.model_dump_json(exclude={"placement_id"}, by_alias=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class PlacementConflict(Exception):
+    """A client's idempotency key is already used by another request (answered 409; nothing is dialled)."""
+
 
 @dataclass(frozen=True)
 class PlacementResult:
     placement_id: str
-    status: str  # "requested" or "failed"
+    status: str
+    """``requested`` (Plivo accepted it), ``unconfirmed`` (Plivo may have it: the webhooks will tell),
+    ``failed`` (Plivo surely did not act), or ``placed`` (a repeat while the first is still running)."""
     request_uuid: str | None = None
     error: str | None = None
     attempts: int = 0
+    repeated: bool | None = None
+    """True when this is the answer to a repeated request with the same idempotency key."""
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if value is not None}
+
+    @classmethod
+    def of_record(cls, placement: dict[str, Any]) -> PlacementResult:
+        """The result a placement's record says it had (for a repeated request)."""
+        return cls(
+            str(placement["placement_id"]),
+            str(placement.get("state") or "placed"),
+            request_uuid=placement.get("request_uuid"),
+            error=placement.get("error"),
+            attempts=int(placement.get("plivo_attempts") or 0),
+            repeated=True,
+        )
 
 
 def new_placement_id() -> str:
     return f"pl-{uuid.uuid4().hex}"
 
 
-def callback_url(base_url: str, path: str, placement_id: str | None) -> str:
-    """A webhook URL we give Plivo, carrying our placement id when the call has one."""
-    if not placement_id:
-        return f"{base_url}{path}"
-    return f"{base_url}{path}?{urlencode({routes.PLACEMENT_PARAM: placement_id})}"
+def _create_payload(
+    request: PlaceCallRequest, policy: MachinePolicy, placement_id: str, base_url: str, settings: Settings
+) -> dict[str, Any]:
+    """Plivo's create-call JSON body. Every URL carries our placement id and Plivo's callback retry settings
+    (a fragment, which Plivo reads and never signs); ``fallback_url`` serves the answer's XML when the answer
+    URL keeps failing."""
+
+    def url(path: str) -> str:
+        return callback_url(base_url, path, placement_id, retries=settings.plivo_callback_retries)
+
+    return {
+        "from": request.from_,
+        "to": request.to,
+        "answer_url": url(routes.ANSWER),
+        "answer_method": "POST",
+        "fallback_url": url(routes.ANSWER_FALLBACK),
+        "fallback_method": "POST",
+        "hangup_url": url(routes.HANGUP),
+        "hangup_method": "POST",
+        # Plivo can hang up on a machine itself; every other policy needs the asynchronous callback.
+        "machine_detection": "hangup" if policy is MachinePolicy.HANGUP else "true",
+        "machine_detection_time": request.machine_detection_time or settings.machine_detection_time_ms,
+        "machine_detection_url": url(routes.MACHINE_DETECTION),
+        "machine_detection_method": "POST",
+        "ring_timeout": request.ring_timeout,
+        **(request.tuning.api_params() if request.tuning else {}),
+    }
 
 
 def place_call(
@@ -102,47 +175,52 @@ def place_call(
     base_url: str,
     now: datetime,
     deadline: Deadline,
-    placement_id: str | None = None,
 ) -> PlacementResult:
-    placement_id = placement_id or new_placement_id()
+    """Record the placement, then ask Plivo to dial once; a repeated idempotency key returns the first
+    result (``PlacementConflict`` when it named another request)."""
+    placement_id = request.placement_id or new_placement_id()
     policy = request.policy or settings.default_machine_policy
-    placements.create(
-        placement_id,
-        {
-            "state": "placed",
-            "to_number": request.to,
-            "from_number": request.from_,
-            "policy": policy.value,
-            "voicemail_message": request.voicemail_message,
-            "voicemail_audio_url": request.voicemail_audio_url,
-            "voicemail_voice": request.voicemail_voice,
-            "voicemail_language": request.voicemail_language,
-            "metadata": request.metadata,
-        },
-        now,
-    )
-    params: dict[str, Any] = {
-        "from_": request.from_,
-        "to_": request.to,
-        "answer_url": callback_url(base_url, routes.ANSWER, placement_id),
-        "answer_method": "POST",
-        "hangup_url": callback_url(base_url, routes.HANGUP, placement_id),
-        "hangup_method": "POST",
-        # Plivo can hang up on a machine itself; every other policy needs the asynchronous callback.
-        "machine_detection": "hangup" if policy is MachinePolicy.HANGUP else "true",
-        "machine_detection_time": request.machine_detection_time or settings.machine_detection_time_ms,
-        "machine_detection_url": callback_url(base_url, routes.MACHINE_DETECTION, placement_id),
-        "machine_detection_method": "POST",
-        "ring_timeout": request.ring_timeout,
-        **(request.tuning.api_params() if request.tuning else {}),
-    }
+    fingerprint = request.fingerprint()
     try:
-        result = gateway().create_call(params, deadline=deadline)
+        placements.create(
+            placement_id,
+            {
+                "state": "placed",
+                "to_number": request.to,
+                "from_number": request.from_,
+                "policy": policy.value,
+                "voicemail_message": request.voicemail_message,
+                "voicemail_audio_url": request.voicemail_audio_url,
+                "voicemail_voice": request.voicemail_voice,
+                "voicemail_language": request.voicemail_language,
+                "metadata": request.metadata,
+                "request_fingerprint": fingerprint,
+            },
+            now,
+        )
+    except AlreadyExists:
+        first = placements.get(placement_id) or {}
+        if first.get("request_fingerprint") != fingerprint:
+            raise PlacementConflict(
+                f"placement_id {placement_id} is already used by another request"
+            ) from None
+        return PlacementResult.of_record(first)
+    payload = _create_payload(request, policy, placement_id, base_url, settings)
+    try:
+        result = gateway().create_call(payload, deadline=deadline)
     except PlivoApiError as exc:
         placements.update(placement_id, now, state="failed", error=str(exc), plivo_attempts=exc.attempts)
         return PlacementResult(placement_id, "failed", error=str(exc), attempts=exc.attempts)
-    request_uuid = str(result.detail["request_uuid"])
+    request_uuid = result.detail.get("request_uuid")
+    error = result.detail.get("error")
     placements.update(
-        placement_id, now, state="requested", request_uuid=request_uuid, plivo_attempts=result.attempts
+        placement_id,
+        now,
+        state=result.outcome,
+        request_uuid=request_uuid,
+        error=error,
+        plivo_attempts=result.attempts,
     )
-    return PlacementResult(placement_id, "requested", request_uuid=request_uuid, attempts=result.attempts)
+    return PlacementResult(
+        placement_id, result.outcome, request_uuid=request_uuid, error=error, attempts=result.attempts
+    )

@@ -113,8 +113,9 @@ def _timeline(history: CallHistory) -> list[dict[str, Any]]:
     entries += [
         {
             "at": recovery["at"],
-            "event": f"stream recovery #{recovery['attempt']}",
-            "detail": f"{recovery.get('result')} (dropped {recovery.get('dropped_stream_id')})",
+            "event": f"stream ended #{recovery['attempt']}: {recovery.get('action')}",
+            "stream_id": recovery.get("ended_stream_id"),
+            "detail": str(recovery.get("reason") or ""),
         }
         for recovery in history.recoveries
     ]

@@ -45,6 +45,7 @@ from voiceagent.media.tones import Beep, BeepDetector
 from voiceagent.media.vad import EnergyVad
 from voiceagent.plivo import stream_protocol as protocol
 from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
+from voiceagent.settings import ConfigurationError
 from voiceagent.store.calls import CallRepository
 from voiceagent.store.connections import ConnectionRecord, ConnectionRepository, OutboxEntry
 
@@ -130,16 +131,6 @@ class MediaRuntime:
         logger.warning("frame lost every race to newer frames", extra={"frame_event": message.event})
         return "conflict"
 
-    def on_disconnect(self, connection_id: str) -> str | None:
-        """Forget the connection; the agent's last state goes to the call, for a stream that reconnects."""
-        old = self.connections.detach(connection_id, self.clock())
-        if old is None:
-            return None
-        agent_state = StreamState.from_dict(old.state).agent
-        if agent_state:
-            self.calls.update_call(old.call_uuid, self.clock(), overwrite={"agent_state": agent_state})
-        return old.call_uuid
-
     # ------------------------------------------------------------------ deciding (pure)
 
     def decide(self, record: ConnectionRecord, message: protocol.IncomingMessage, now: datetime) -> Decision:
@@ -182,11 +173,12 @@ class MediaRuntime:
         if state.started:
             return Decision(state, label="duplicate", dropped=True)
         call = self.calls.get_call(record.call_uuid) or {}
-        state = StreamState(stream_id=message.start.stream_id, agent=dict(call.get("agent_state") or {}))
+        state = StreamState(stream_id=message.start.stream_id)
         view = self._view(record, state, now)
         view.metadata = {**(call.get("metadata") or {}), **message.extra_headers}
         decision = self._apply(state, self.agent.on_start(view), "start")
-        decision.actions.append({"call": {"overwrite": {"stream_id": message.start.stream_id}}})
+        if call.get("state") != "completed":  # a late start must not rewrite a finished call's stream
+            decision.actions.append({"call": {"overwrite": {"stream_id": message.start.stream_id}}})
         return decision
 
     def _media(
@@ -386,7 +378,9 @@ class MediaRuntime:
             else:
                 result = gateway.transfer(call_uuid, str(action["transfer"]), deadline=deadline)
                 facts = {"agent_transfer": action["transfer"], "agent_transfer_result": result.outcome}
-        except PlivoApiError as exc:
+        except (PlivoApiError, ConfigurationError) as exc:
+            # Recorded on the call, not raised: the frame is handled, the outbox entry done (a wrong setting
+            # would fail every retry the same way).
             logger.error("agent call control failed", extra={"error": str(exc)})
             facts = {"agent_call_control_error": str(exc)}
         self.calls.update_call(call_uuid, self.clock(), facts=facts)

@@ -1,9 +1,13 @@
 """Every call we make to Plivo's REST API, through the plivo SDK, with retries that respect the deadline.
 
 Transient failures (timeouts, connection errors, 429 and 5xx) are retried with jittered exponential backoff
-until the caller's deadline. Creating a call is retried only when Plivo surely did not act on the request (a
-connection that never opened, or 429), because a retried create after an ambiguous failure could ring the
-callee twice. Hangup and transfer are safe to repeat.
+until the caller's deadline. Hangup and transfer are safe to repeat.
+
+Creating a call is not: it is exactly one HTTP POST per attempt (on the SDK's authenticated session, never
+``calls.create``, which re-POSTs a 5xx up to twice by itself), and it is tried again only when Plivo surely
+did not receive it (the connection never opened, or 429). After an ambiguous failure (a timeout once the
+request was sent, a reset connection, a 5xx, a 2xx without a RequestUUID) the call may exist: the result is
+``unconfirmed``, and the answer or hangup webhook, which carry our placement id, will tell.
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aws_lambda_powertools import Logger
 
 from voiceagent import observability
-from voiceagent.credentials import plivo_auth_token
-from voiceagent.plivo.xml import StreamOptions
+from voiceagent.credentials import SecretNotConfigured, SecretUnavailable, plivo_auth_token
 from voiceagent.settings import get_plivo_account, get_settings
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _STATUS_IN_MESSAGE = re.compile(r"status code (\d{3})")
 DEFAULT_BUDGET_SECONDS = 8.0
+CONNECT_TIMEOUT = 3.05  # seconds to open a connection: past it, the request surely never left
 MAX_ATTEMPTS = 5  # Plivo allows 300 requests / 5 s per account; a few spaced retries, never a storm
 _sleep = time.sleep  # replaced in tests, so backoff is checked without waiting
 
@@ -61,13 +65,20 @@ class Deadline:
 
 
 class PlivoApiError(Exception):
-    """A Plivo REST call failed for good (not retryable, or retries exhausted within the deadline)."""
+    """A Plivo REST call failed for good (not retryable, or retries exhausted within the deadline).
 
-    def __init__(self, operation: str, message: str, *, attempts: int, status: int | None) -> None:
+    ``ambiguous``: Plivo may have received and acted on the last attempt (a timeout after sending, a reset
+    connection, a 5xx); False when it surely did not (never connected, refused with a 4xx).
+    """
+
+    def __init__(
+        self, operation: str, message: str, *, attempts: int, status: int | None, ambiguous: bool = False
+    ) -> None:
         super().__init__(f"{operation} failed after {attempts} attempt(s): {message}")
         self.operation = operation
         self.attempts = attempts
         self.status = status
+        self.ambiguous = ambiguous
 
 
 @dataclass(frozen=True)
@@ -105,11 +116,28 @@ class _StatusRecorder:
 
 
 def _never_reached_plivo(exc: BaseException) -> bool:
+    """The request surely never reached Plivo: no TCP/TLS connection was ever established for it."""
     import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    return isinstance(exc, requests.exceptions.ConnectionError) and "Failed to establish" in str(exc)
+    if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
+        return False
+    # requests wraps urllib3's MaxRetryError, whose reason says why (refused, DNS, connect timeout).
+    reason = getattr(exc.args[0], "reason", exc.args[0])
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _ambiguous(exc: BaseException, status: int | None) -> bool:
+    """Plivo may have received the request: it was sent, and no answer says it was refused."""
+    import requests
+
+    if _never_reached_plivo(exc):
+        return False
+    if isinstance(exc, requests.exceptions.RequestException):
+        return True
+    return status is None or status >= 500
 
 
 def _transient(exc: BaseException, status: int | None, *, ambiguous_ok: bool) -> bool:
@@ -178,33 +206,33 @@ class PlivoGateway:
                 observability.add("PlivoApiErrors")
                 if isinstance(exc, plivo_errors.ResourceNotFoundError) or not retry or out_of_time:
                     raise PlivoApiError(
-                        operation, str(exc) or type(exc).__name__, attempts=attempt, status=status
+                        operation,
+                        str(exc) or type(exc).__name__,
+                        attempts=attempt,
+                        status=status,
+                        ambiguous=_ambiguous(exc, status),
                     ) from exc
                 observability.add("PlivoApiRetries")
                 _sleep(pause)
                 delay = min(delay * 2, 2.0)
 
-    def create_call(self, params: dict[str, Any], *, deadline: Deadline) -> ApiResult:
-        """Ask Plivo to dial; tuning parameters the SDK lacks go by a direct JSON POST (same endpoint)."""
-        sdk_kwargs, extra = _split_create_params(params)
-        if extra:
+    def create_call(self, payload: dict[str, Any], *, deadline: Deadline) -> ApiResult:
+        """Ask Plivo to dial: ``requested`` with the RequestUUID, or ``unconfirmed`` when Plivo may have
+        received it without our knowing (see the module docstring); ``PlivoApiError`` when it surely did not
+        act. ``payload`` is Plivo's JSON body (its own field names); None values are left out."""
+        body = {key: value for key, value in payload.items() if value is not None}
+        try:
             response, attempts = self._call(
-                "create_call",
-                lambda: self._post_call_json({**_wire_names(sdk_kwargs), **extra}),
-                deadline=deadline,
-                ambiguous_ok=False,
+                "create_call", lambda: self._post_call(body), deadline=deadline, ambiguous_ok=False
             )
-            request_uuid = str(response.get("request_uuid") or "")
-        else:
-            sdk_response, attempts = self._call(
-                "create_call",
-                lambda: self._client.calls.create(**sdk_kwargs),
-                deadline=deadline,
-                ambiguous_ok=False,
-            )
-            request_uuid = str(getattr(sdk_response, "request_uuid", "") or "")
+        except PlivoApiError as exc:
+            if not exc.ambiguous:
+                raise
+            return ApiResult("unconfirmed", exc.attempts, {"error": str(exc)})
+        request_uuid = str(response.get("request_uuid") or "") if isinstance(response, dict) else ""
         if not request_uuid:
-            raise PlivoApiError("create_call", "response has no request_uuid", attempts=attempts, status=None)
+            error = f"create_call accepted after {attempts} attempt(s) but the response has no request_uuid"
+            return ApiResult("unconfirmed", attempts, {"error": error})
         return ApiResult("requested", attempts, {"request_uuid": request_uuid})
 
     def _on_call(
@@ -255,72 +283,25 @@ class PlivoGateway:
         detail = {name: str(getattr(response, name, "") or "") for name in ("name", "account_type")}
         return ApiResult("ok", attempts, detail)
 
-    def start_stream(self, call_uuid: str, options: StreamOptions, *, deadline: Deadline) -> ApiResult:
-        """Start a new audio stream on a live call, with the same settings as the answer XML's <Stream>."""
-        response, attempts, ended = self._on_call(
-            "start_stream",
-            call_uuid,
-            lambda: self._client.calls.start_stream(
-                call_uuid, options.service_url, **options.api_arguments()
-            ),
-            deadline=deadline,
-            ambiguous_ok=False,  # a second stream on the same call would double the audio
-        )
-        if ended:
-            return ApiResult("call_ended", attempts)
-        return ApiResult("restarted", attempts, {"stream_id": str(getattr(response, "stream_id", "") or "")})
-
-    def _post_call_json(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def _post_call(self, payload: dict[str, Any]) -> Any:
+        """Exactly one POST to Plivo's create-call endpoint, on the SDK's session (its Basic auth and headers;
+        its adapters never retry), mapping the status the way the SDK does."""
         from plivo import exceptions as plivo_errors
         from plivo.rest import client as plivo_rest_client
 
         auth_id = self._client.session.auth[0]
         url = f"{plivo_rest_client.API_VOICE_BASE_URI}/{auth_id}/Call/"
-        response = self._client.session.post(url, json=payload, timeout=self._request_timeout)
-        if response.status_code == 404:
-            raise plivo_errors.ResourceNotFoundError(response.text)
+        response = self._client.session.post(
+            url, json=payload, timeout=(min(CONNECT_TIMEOUT, self._request_timeout), self._request_timeout)
+        )
         if response.status_code >= 400:
             raise plivo_errors.PlivoRestError(
                 f"Received status code {response.status_code}: {response.text[:200]}"
             )
-        body: dict[str, Any] = response.json()
-        return body
-
-
-SDK_CREATE_KWARGS = frozenset(
-    {
-        "from_",
-        "to_",
-        "answer_url",
-        "answer_method",
-        "hangup_url",
-        "hangup_method",
-        "ring_url",
-        "ring_method",
-        "fallback_url",
-        "fallback_method",
-        "caller_name",
-        "time_limit",
-        "machine_detection",
-        "machine_detection_time",
-        "machine_detection_url",
-        "machine_detection_method",
-        "sip_headers",
-        "ring_timeout",
-    }
-)
-
-
-def _split_create_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    present = {key: value for key, value in params.items() if value is not None}
-    sdk = {key: value for key, value in present.items() if key in SDK_CREATE_KWARGS}
-    extra = {key: value for key, value in present.items() if key not in SDK_CREATE_KWARGS}
-    return sdk, extra
-
-
-def _wire_names(sdk_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The SDK's keyword names as Plivo's API spells them (``from_`` → ``from``)."""
-    return {key.rstrip("_"): value for key, value in sdk_kwargs.items()}
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
 
 def _point_sdk_at(base_url: str) -> None:
@@ -362,16 +343,29 @@ def gateway_for(
 
 
 def plivo_gateway() -> PlivoGateway:
-    """The functions' gateway. Called only where a REST call is about to be made: it checks PLIVO_AUTH_ID
-    (failing with the variable's name) and reads the auth token from SSM."""
+    """The functions' gateway, built only where a REST call is about to be made. It checks PLIVO_AUTH_ID
+    (a ``ConfigurationError`` naming the variable: a wrong setting is not Plivo's failure) and reads the auth
+    token from SSM; a client the SDK or SSM cannot give is a ``PlivoApiError`` like any other failed call."""
+    from plivo import exceptions as plivo_errors
+
     settings = get_settings()
-    account = get_plivo_account()
-    return gateway_for(
-        account.auth_id,
-        plivo_auth_token(),
-        timeout=settings.plivo_timeout_seconds,
-        api_base_url=settings.plivo_api_base_url,
-    )
+    auth_id = get_plivo_account().auth_id
+    try:
+        return gateway_for(
+            auth_id,
+            plivo_auth_token(),
+            timeout=settings.plivo_timeout_seconds,
+            api_base_url=settings.plivo_api_base_url,
+        )
+    except (plivo_errors.PlivoRestError, SecretNotConfigured, SecretUnavailable) as exc:
+        logger.error("the Plivo client cannot be built", extra={"error": f"{type(exc).__name__}: {exc}"})
+        observability.add("PlivoClientErrors")
+        raise PlivoApiError(
+            "client",
+            f"the Plivo client cannot be built: {type(exc).__name__}: {exc}",
+            attempts=0,
+            status=None,
+        ) from exc
 
 
 def reset_client() -> None:

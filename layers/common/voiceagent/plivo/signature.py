@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 
 SIGNATURE_HEADER = "x-plivo-signature-v3"
 NONCE_HEADER = "x-plivo-signature-v3-nonce"
+MAX_NONCE_LENGTH = 128
+"""Plivo's nonces are ~20 digits; a longer one is not Plivo's (and becomes part of a DynamoDB key)."""
 
 
 class SignatureError(Exception):
@@ -39,6 +41,8 @@ def verify_v3(
     nonce = headers.get(NONCE_HEADER, "").strip()
     if not signature or not nonce:
         raise SignatureError("missing Plivo V3 signature headers")
+    if len(nonce) > MAX_NONCE_LENGTH:
+        raise SignatureError("Plivo V3 nonce too long")
     from plivo.utils import validate_v3_signature  # lazily: the plivo package is slow to import
 
     # The SDK sorts and joins list values itself; pass a copy so it cannot mutate ours.

@@ -34,6 +34,11 @@ Counter = Annotated[int, Field(ge=0, le=2**53)]
 """Plivo's sequence numbers and chunk counters: small and never negative (and storable as a number)."""
 
 
+MAX_FRAME_BYTES = 8 * 1024
+"""Plivo's largest frames are well under 1 KB (20 ms of 16 kHz L16 audio is 856 base64 characters; a start
+frame's extraHeaders are capped at 512 bytes). API Gateway lets up to 128 KB through: anything this far above
+Plivo's size is not Plivo's, and is dropped before it is parsed or decoded."""
+
 MAX_EXTRA_HEADERS_LENGTH = 4096
 """Plivo caps extraHeaders at 512 bytes; anything far longer is not Plivo's and is ignored."""
 
@@ -182,6 +187,8 @@ def parse(frame: str | bytes) -> IncomingMessage:
     The common case is one pass in pydantic-core (JSON parsing and validation, dispatched on ``event``); only
     a frame that fails it is looked at again, to tell an unknown event from a malformed one.
     """
+    if len(frame) > MAX_FRAME_BYTES:  # for text, characters: still a hard bound on the work that follows
+        raise ProtocolError(f"frame too large ({len(frame)} > {MAX_FRAME_BYTES})")
     try:
         message: IncomingMessage = _KNOWN.validate_json(frame)
     except ValidationError as exc:

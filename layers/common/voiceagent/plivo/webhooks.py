@@ -81,6 +81,10 @@ class VoicemailWebhook(PlivoWebhook):
     """Posted to our voicemail URL after the transfer policy moved the call there."""
 
 
+class StreamEndedWebhook(PlivoWebhook):
+    """Posted to the ``<Redirect>`` after our ``<Stream>`` when the stream ended and the call went on."""
+
+
 class HangupWebhook(PlivoWebhook):
     """Posted to the hangup URL when the call ends, answered or not."""
 

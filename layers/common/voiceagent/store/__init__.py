@@ -1,7 +1,8 @@
 """DynamoDB state: the only package that knows the table's key shapes and expression syntax.
 
 ``keys`` names every item, ``dynamo`` holds the codec and the expression builder, and one repository per kind
-of record (``calls``, ``streams``, ``placements``, ``connections``) does the reads and conditional writes.
+of record (``calls``, ``streams``, ``placements``, ``connections``, ``nonces``) does the reads and conditional
+writes.
 ``open_store()`` gives a handler all of them, on the cached client, from the settings.
 """
 
@@ -14,6 +15,7 @@ from voiceagent import aws
 from voiceagent.settings import Settings, get_settings
 from voiceagent.store.calls import CallRepository
 from voiceagent.store.connections import ConnectionRepository
+from voiceagent.store.nonces import NonceRepository
 from voiceagent.store.placements import PlacementRepository
 from voiceagent.store.streams import StreamRepository
 
@@ -24,6 +26,7 @@ class Store:
     placements: PlacementRepository
     streams: StreamRepository
     connections: ConnectionRepository
+    nonces: NonceRepository
 
 
 def open_store(settings: Settings | None = None) -> Store:
@@ -35,4 +38,5 @@ def open_store(settings: Settings | None = None) -> Store:
         placements=PlacementRepository(*arguments),
         streams=StreamRepository(*arguments),
         connections=ConnectionRepository(*arguments),
+        nonces=NonceRepository(*arguments),
     )

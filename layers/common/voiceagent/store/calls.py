@@ -2,11 +2,16 @@
 
 Writes that change state are conditional (see ``states``), so retried or out-of-order webhooks are safe:
 facts are first-write-wins, and a transition happens for exactly one delivery.
+
+Every write to the call record bumps its ``version`` (``call_update``; other repositories that touch the
+record use it too). A fact derived from the record — the outcome, computed when the call completes — is
+written with ``transition_derived``: conditioned on the version it was derived from, and derived again if
+another write got in between, so it always agrees with the record it is written into.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +25,22 @@ from voiceagent.store.states import ALLOWED_FROM, CallState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+VERSION = "version"
+"""Bumped by every write to a call record."""
+MAX_DERIVED_ATTEMPTS = 5
+_ANY_VERSION = object()
+
+
+class WriteConflict(RuntimeError):
+    """Other writes kept changing the call while a derived fact was being written: try again later."""
+
+
+def call_update(now: datetime) -> Update:
+    """An update of a call record: every one bumps the record's version."""
+    update = Update(now)
+    update.add(VERSION, 1)
+    return update
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,40 @@ class CallRepository:
         Facts are first-write-wins (``if_not_exists``): a retried webhook cannot overwrite what the first
         delivery recorded, and a late one still adds what it knows without moving the state back.
         """
-        move = Update(now)
+        applied, item = self._move(call_uuid, target, now, facts, _ANY_VERSION)
+        return self._applied(item, target) if applied else self._blocked(call_uuid, item, now, facts)
+
+    def transition_derived(
+        self,
+        call_uuid: str,
+        target: CallState,
+        now: datetime,
+        derive: Callable[[dict[str, Any]], Mapping[str, Any]],
+    ) -> tuple[Transition, Mapping[str, Any]]:
+        """Like ``transition``, with facts derived from the call as it is read: the write applies only if the
+        record is still that version, and is derived again from a fresh read when another write got in
+        between. Returns the transition and the facts it carried."""
+        for _ in range(MAX_DERIVED_ATTEMPTS):
+            call = self.get_call(call_uuid) or {}
+            facts = derive(call)
+            applied, item = self._move(call_uuid, target, now, facts, call.get(VERSION))
+            if applied:
+                return self._applied(item, target), facts
+            state = _state_of(item)
+            if state is not None and state not in ALLOWED_FROM[target]:
+                return self._blocked(call_uuid, item, now, facts), facts
+        raise WriteConflict(f"call {call_uuid} kept changing while moving to {target.value}")
+
+    def _move(
+        self,
+        call_uuid: str,
+        target: CallState,
+        now: datetime,
+        facts: Mapping[str, Any] | None,
+        expected_version: object,
+    ) -> tuple[bool, dict[str, Any]]:
+        """One conditional write of the transition: (applied, the raw item it replaced or that blocked it)."""
+        move = call_update(now)
         move.set("state", target.value)
         move.set_once(f"{target.value}_at", iso(now))
         move.set("call_uuid", call_uuid)
@@ -74,6 +128,13 @@ class CallRepository:
         condition = f"attribute_not_exists({move.name('state')})"
         if allowed:
             condition += f" OR {move.name('state')} IN ({', '.join(allowed)})"
+        if expected_version is not _ANY_VERSION:
+            version = move.name(VERSION)
+            condition = f"({condition}) AND " + (
+                f"attribute_not_exists({version})"
+                if expected_version is None
+                else f"{version} = {move.value(expected_version)}"
+            )
         try:
             response = self._table.client.update_item(
                 TableName=self._table.name,
@@ -87,9 +148,16 @@ class CallRepository:
             if not condition_failed(exc):
                 raise
             blocking: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-        else:
-            old = response.get("Attributes") or {}
-            return Transition(True, _state_of(old), target, from_item(old))
+            return False, blocking
+        return True, dict(response.get("Attributes") or {})
+
+    @staticmethod
+    def _applied(old: dict[str, Any], target: CallState) -> Transition:
+        return Transition(True, _state_of(old), target, from_item(old))
+
+    def _blocked(
+        self, call_uuid: str, blocking: dict[str, Any], now: datetime, facts: Mapping[str, Any] | None
+    ) -> Transition:
         current = _state_of(blocking)
         # Not allowed to move: keep what this webhook knows without touching the state.
         self.update_call(call_uuid, now, facts=facts)
@@ -107,7 +175,7 @@ class CallRepository:
 
         Returns False (and writes nothing) when there is nothing to record.
         """
-        update = Update(now)
+        update = call_update(now)
         has_facts = update.set_facts(facts)
         has_overwrites = update.set_all(overwrite)
         if not has_facts and not has_overwrites:
@@ -119,6 +187,25 @@ class CallRepository:
         )
         return True
 
+    def name_stream(
+        self, call_uuid: str, stream_id: str, now: datetime, facts: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Make ``stream_id`` the call's current stream — unless the call is over: a late StartStream must not
+        rewrite a completed call's stream (one that never learnt a stream still does). False when refused."""
+        update = call_update(now)
+        update.set("stream_id", stream_id)
+        update.set_facts(facts)
+        update.set_once(keys.TTL_ATTRIBUTE, self._table.expiry(now))
+        update.set_once("call_uuid", call_uuid)
+        state, current = update.name("state"), update.name("stream_id")
+        condition = (
+            f"attribute_not_exists({state}) OR {state} <> :completed OR attribute_not_exists({current})"
+        )
+        response = self._table.update_if(
+            keys.call_key(call_uuid), update, condition, values={":completed": CallState.COMPLETED.value}
+        )
+        return response is not None
+
     def claim_stale_action(
         self, call_uuid: str, status_attribute: str, claimed_attribute: str, stale_before: str, now: datetime
     ) -> bool:
@@ -127,7 +214,7 @@ class CallRepository:
         Succeeds for exactly one caller, and only while the action is still pending and its claim is older
         than ``stale_before``; everyone else sees False and must not act.
         """
-        update = Update(now)
+        update = call_update(now)
         update.set(claimed_attribute, iso(now))
         condition = (
             f"{update.name(status_attribute)} = :pending AND {update.name(claimed_attribute)} < :stale"
@@ -142,7 +229,7 @@ class CallRepository:
 
     def replace_if(self, call_uuid: str, attribute: str, expected: Any, value: Any, now: datetime) -> bool:
         """Set ``attribute`` to ``value`` only while it still equals ``expected`` (compare-and-set)."""
-        update = Update(now)
+        update = call_update(now)
         update.set(attribute, value)
         condition = f"{update.name(attribute)} = :expected"
         response = self._table.update_if(

@@ -1,16 +1,19 @@
 """Live stream connections: which call a WebSocket connection carries, and the stream's state between frames.
 
-One item per connection (``CONN#<connectionId>``), written by ``$connect``, read with every frame (one
-strongly consistent read: the frame that follows ``$connect`` by milliseconds must see it), and written back
-only when a frame changed the stream's state — with a condition on the version it read, so two frames of one
-call in flight on two containers never both act. Side effects a frame commits to (frames to Plivo, a REST
-hangup) are written with the state as *outbox* entries, so a container that dies before carrying them out
-leaves them for the next frame to finish. Machine detection asks for a voicemail here too.
+One item per connection (``CONN#<connectionId>``). ``$connect`` attaches it only with a stream token that has
+never opened one, and only while its call is live: the token's claim, the connection and the call's update
+are one transaction with those conditions. Every frame reads it (one strongly consistent read: the frame that
+follows ``$connect`` by milliseconds must see it) and writes it back only when it changed the stream's state —
+with a condition on the version it read, so two frames of one call in flight on two containers never both
+act. Side effects a frame commits to (frames to Plivo, a REST hangup) are written with the state as *outbox*
+entries, so a container that dies before carrying them out leaves them for the next frame to finish. Machine
+detection asks for a voicemail here too.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,7 +22,9 @@ from botocore.exceptions import ClientError
 
 from voiceagent.clock import iso
 from voiceagent.store import keys
+from voiceagent.store.calls import call_update
 from voiceagent.store.dynamo import Table, Update, condition_failed, from_item, serialize, to_item
+from voiceagent.store.states import LIVE_STATES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -85,43 +90,78 @@ def _record(connection_id: str, item: dict[str, Any]) -> ConnectionRecord | None
     )
 
 
+class AttachRefused(Exception):
+    """The token already opened a connection, or its call is not live (not answered, or over)."""
+
+
 class ConnectionRepository:
     def __init__(self, table_name: str, client: DynamoDBClient, ttl: timedelta) -> None:
         self._table = Table(table_name, client, ttl)
 
-    def attach(self, connection_id: str, call_uuid: str, now: datetime) -> None:
+    def attach(self, connection_id: str, call_uuid: str, now: datetime, *, token_id: str) -> None:
+        """Register the connection against its live call, claiming the token that admitted it (once)."""
         expires = self._table.expiry(now)
-        on_call = Update(now)
+        on_call = call_update(now)
         on_call.set("connection_id", connection_id)
         on_call.set_once("call_uuid", call_uuid)
         on_call.set_once(keys.TTL_ATTRIBUTE, expires)
         on_call.set_once("stream_connected_at", iso(now))
+        live = ", ".join(on_call.value(state.value) for state in LIVE_STATES)
+        call_is_live = f"{on_call.name('state')} IN ({live})"
         update = on_call.arguments()
-        connection = {
-            "call_uuid": call_uuid,
-            "connected_at": iso(now),
-            "version": 0,
-            keys.TTL_ATTRIBUTE: expires,
-        }
-        self._table.client.transact_write_items(
+        _refused_on_failed_conditions(self._table.client.transact_write_items)(
             TransactItems=[
                 {
                     "Put": {
                         "TableName": self._table.name,
-                        "Item": {**keys.connection_key(connection_id), **to_item(connection)},
+                        "Item": {
+                            **keys.connection_key(connection_id),
+                            **to_item(
+                                {
+                                    "call_uuid": call_uuid,
+                                    "connected_at": iso(now),
+                                    "version": 0,
+                                    keys.TTL_ATTRIBUTE: expires,
+                                }
+                            ),
+                        },
                     }
                 },
                 {
                     "Update": {
                         "TableName": self._table.name,
                         "Key": keys.call_key(call_uuid),
+                        "ConditionExpression": call_is_live,
                         "UpdateExpression": update["UpdateExpression"],
                         "ExpressionAttributeNames": update["ExpressionAttributeNames"],
                         "ExpressionAttributeValues": update["ExpressionAttributeValues"],
                     }
                 },
+                self._token_claim(call_uuid, token_id, connection_id, now),
             ]
         )
+
+    def _token_claim(
+        self, call_uuid: str, token_id: str, connection_id: str, now: datetime
+    ) -> dict[str, Any]:
+        """The transaction item that spends a stream token: it opens this connection and no other."""
+        return {
+            "Put": {
+                "TableName": self._table.name,
+                "Item": {
+                    **keys.stream_token_key(call_uuid, token_id),
+                    **to_item(
+                        {
+                            "connection_id": connection_id,
+                            "used_at": iso(now),
+                            keys.TTL_ATTRIBUTE: self._table.expiry(now),
+                        }
+                    ),
+                },
+                "ConditionExpression": "attribute_not_exists(#pk)",
+                "ExpressionAttributeNames": {"#pk": keys.PK},
+            }
+        }
 
     def load(self, connection_id: str) -> ConnectionRecord | None:
         """The connection and its stream's state, read consistently; None for an unknown connection."""
@@ -205,7 +245,7 @@ class ConnectionRepository:
         if old is None:
             return None
         call_uuid = old.call_uuid
-        update = Update(now)
+        update = call_update(now)
         update.set("disconnected_at", iso(now))
         update.remove("connection_id")
         self._table.update_if(
@@ -219,3 +259,24 @@ class ConnectionRepository:
 
 def _epoch_ms(now: datetime) -> int:
     return int(now.timestamp() * 1000)
+
+
+_REFUSALS = {1: "the call is not live (not answered yet, or over)", 2: "the stream token was already used"}
+"""Why ``attach``'s transaction was cancelled, by the position of the item whose condition failed."""
+
+
+def _refused_on_failed_conditions(transact: Callable[..., Any]) -> Callable[..., Any]:
+    """``transact`` raising ``AttachRefused`` when an item's condition failed; any other cancellation (a
+    conflict, throttling: transient) is raised as it is."""
+
+    def call(**arguments: Any) -> Any:
+        try:
+            return transact(**arguments)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            failed = [i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"]
+            if not failed:
+                raise
+            raise AttachRefused("; ".join(_REFUSALS.get(i, "condition failed") for i in failed)) from None
+
+    return call

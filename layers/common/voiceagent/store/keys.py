@@ -1,8 +1,8 @@
 """Every key shape of the one table, in one place.
 
 A call's partition ``CALL#<CallUUID>`` holds the call record, its streams, their status events and recovery
-attempts, so a call's whole history is one Query. Other records (placements, live connections) have
-partitions of their own.
+attempts, so a call's whole history is one Query. Other records (placements, live connections, remembered
+webhook nonces) have partitions of their own.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class ItemKind(StrEnum):
 
 _CALL_SK = "CALL"
 _PREFIXES = (
+    ("STREAMTOKEN#", ItemKind.OTHER),
     ("STREAMEVENT#", ItemKind.STREAM_EVENT),
     ("STREAM#", ItemKind.STREAM),
     ("RECOVERY#", ItemKind.RECOVERY),
@@ -70,6 +71,16 @@ def placement_key(placement_id: str) -> dict[str, Any]:
 
 def connection_key(connection_id: str) -> dict[str, Any]:
     return _key(f"CONN#{connection_id}", "CONN")
+
+
+def stream_token_key(call_uuid: str, token_id: str) -> dict[str, Any]:
+    """A stream token that opened a connection (each opens one)."""
+    return _key(call_partition(call_uuid), f"STREAMTOKEN#{token_id}")
+
+
+def nonce_key(nonce: str, route: str) -> dict[str, Any]:
+    """A signed webhook request that took effect: Plivo's V3 nonce, on the route it was sent to."""
+    return _key(f"NONCE#{nonce}", f"ROUTE#{route}")
 
 
 def kind_of(item: dict[str, Any]) -> ItemKind:

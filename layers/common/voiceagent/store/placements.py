@@ -46,11 +46,24 @@ class PlacementRepository:
         )
 
     def link(self, placement_id: str, call_uuid: str, now: datetime) -> None:
-        """Note which Plivo call a placement became (first link wins; unknown placements are ignored)."""
+        """Note which Plivo call a placement became (first link wins; unknown placements are ignored).
+
+        A placement whose create was ``unconfirmed`` (Plivo may or may not have had it) is now ``confirmed``:
+        a webhook carrying its id proves Plivo placed it.
+        """
         update = Update(now)
         update.set_once("call_uuid", call_uuid)
         self._table.update_if(
             keys.placement_key(placement_id), update, "attribute_exists(#pk)", names={"#pk": keys.PK}
+        )
+        confirm = Update(now)
+        confirm.set("state", "confirmed")
+        confirm.set("confirmed_at", iso(now))
+        self._table.update_if(
+            keys.placement_key(placement_id),
+            confirm,
+            f"{confirm.name('state')} = :unconfirmed",
+            values={":unconfirmed": "unconfirmed"},
         )
 
     def get(self, placement_id: str) -> dict[str, Any] | None:

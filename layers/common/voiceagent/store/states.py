@@ -17,6 +17,9 @@ class CallState(StrEnum):
     COMPLETED = "completed"  # the hangup webhook arrived; final
 
 
+LIVE_STATES = (CallState.ANSWERED, CallState.MACHINE_DETECTED)
+"""States in which a call is up and its audio may stream."""
+
 VOICEMAIL_MODE = "voicemail"
 """``agent_mode`` of a call whose live stream must leave a voicemail (set by the agent policy)."""
 

@@ -1,4 +1,5 @@
-"""A call's streams: status events (stored once each), per-stream records, and recovery attempts."""
+"""A call's streams: status events (stored once each), per-stream records, and what was done each time a
+stream ended while its call went on (recovery attempts and fallbacks)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from voiceagent.clock import iso
 from voiceagent.store import keys
+from voiceagent.store.calls import call_update
 from voiceagent.store.dynamo import Table, Update, from_item, to_item
-from voiceagent.store.states import CallState
+from voiceagent.store.states import LIVE_STATES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-LIVE_STATES = (CallState.ANSWERED, CallState.MACHINE_DETECTED)
 
 
 class StreamRepository:
@@ -51,9 +51,26 @@ class StreamRepository:
             TableName=self._table.name, Key=keys.stream_key(call_uuid, stream_id), **update.arguments()
         )
 
+    def get_stream(self, call_uuid: str, stream_id: str) -> dict[str, Any] | None:
+        return self._table.get(keys.stream_key(call_uuid, stream_id))
+
+    def count_stream_end(self, call_uuid: str, now: datetime) -> dict[str, Any] | None:
+        """Count one more end of a stream of a known call; the call as it is now (None: no such call)."""
+        update = call_update(now)
+        update.add("stream_end_count", 1)
+        response = self._table.update_if(
+            keys.call_key(call_uuid),
+            update,
+            f"attribute_exists({update.name(keys.PK)})",
+            ReturnValues="ALL_NEW",
+        )
+        return None if response is None else from_item(response["Attributes"])
+
     def reserve_recovery(self, call_uuid: str, max_attempts: int, now: datetime) -> int | None:
         """Count one more recovery for a live call; None when the call is over or out of attempts."""
-        update = Update(now)
+        if max_attempts <= 0:
+            return None
+        update = call_update(now)
         update.add("stream_recoveries", 1)
         count, state = update.name("stream_recoveries"), update.name("state")
         condition = f"(attribute_not_exists({count}) OR {count} < :max) AND {state} IN (:s0, :s1)"
@@ -71,6 +88,7 @@ class StreamRepository:
     def record_recovery(
         self, call_uuid: str, attempt: int, details: Mapping[str, Any], now: datetime
     ) -> None:
+        """What was done about the ``attempt``-th end of a stream (a reconnect or a fallback)."""
         self._table.client.put_item(
             TableName=self._table.name,
             Item={

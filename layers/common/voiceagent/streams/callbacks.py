@@ -1,5 +1,5 @@
-"""The stream-status webhook's domain logic: store each event once, keep the stream's record, count it,
-and restart a dropped stream on a live call."""
+"""The stream-status webhook's domain logic: store each event once, keep the stream's record, count it.
+(What to do once a stream ends is decided by the <Redirect> after the <Stream>: calls.stream_ended.)"""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from aws_lambda_powertools import Logger
 
 from voiceagent import observability
 from voiceagent.clock import iso
-from voiceagent.plivo.rest import ApiResult
 from voiceagent.plivo.webhooks import StreamStatusWebhook
 from voiceagent.store import Store
 from voiceagent.streams.events import StreamEvent, StreamEventKind
-from voiceagent.streams.recovery import StreamRestarter, recover
 
 logger = Logger(child=True)
 
@@ -31,12 +29,9 @@ METRIC_NAMES = {
 class StreamStatusResult:
     event: StreamEvent
     new: bool
-    recovery: ApiResult | None = None
 
 
-def record_stream_status(
-    webhook: StreamStatusWebhook, *, store: Store, now: datetime, restarter: StreamRestarter | None = None
-) -> StreamStatusResult:
+def record_stream_status(webhook: StreamStatusWebhook, *, store: Store, now: datetime) -> StreamStatusResult:
     event = StreamEvent.from_webhook(webhook, now)
     if not store.streams.put_event(event.call_uuid, event.idempotency_key, event.stored_attributes(), now):
         logger.info("stream event already recorded", extra={"stream_event": event.plivo_event})
@@ -47,18 +42,12 @@ def record_stream_status(
     store.streams.update_stream(
         event.call_uuid, event.stream_id, now, facts=facts, overwrite=overwrite, counters=counters
     )
-    if event.kind is StreamEventKind.STARTED:
-        store.calls.update_call(
-            event.call_uuid,
-            now,
-            facts={"stream_started_at": iso(event.at)},
-            overwrite={"stream_id": event.stream_id},
-        )
+    if event.kind is StreamEventKind.STARTED and not store.calls.name_stream(
+        event.call_uuid, event.stream_id, now, facts={"stream_started_at": iso(event.at)}
+    ):
+        logger.info("stream started after the call completed: the call keeps its stream")
     emit_metrics(event)
-    recovery = None
-    if event.kind is StreamEventKind.DROPPED and restarter is not None:
-        recovery = recover(event, streams=store.streams, restarter=restarter, now=now)
-    return StreamStatusResult(event, new=True, recovery=recovery)
+    return StreamStatusResult(event, new=True)
 
 
 def emit_metrics(event: StreamEvent) -> None:

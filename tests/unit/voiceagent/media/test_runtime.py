@@ -97,7 +97,7 @@ def runtime(store: Store, recorder: Recorder, clock: Clock, connections: Any = N
 
 def connect(store: Store) -> None:
     store.calls.transition(c.CALL_UUID, CallState.ANSWERED, START, {"voicemail_message": "Hi, Acme here."})
-    store.connections.attach(c.CONNECTION_ID, c.CALL_UUID, START)
+    store.connections.attach(c.CONNECTION_ID, c.CALL_UUID, START, token_id="token-1")
 
 
 def body(event: dict[str, Any]) -> str:

@@ -98,3 +98,31 @@ def test_any_url_form_may_carry_the_signature() -> None:
     assert (
         matches_any_url(urls=candidates, headers={"x-plivo-signature-v3": signed}, auth_token=TOKEN) is False
     )
+
+
+@pytest.mark.parametrize("query", ["", "?placement=pl-3b8d1f0e6a2c4b7d"])
+def test_plivos_retry_fragment_does_not_change_what_is_signed(query: str) -> None:
+    """Plivo signs the URL we gave it, retry fragment and all; the request carries no fragment, so we check
+    against the URL without it. Plivo's own SDK functions give the same signature for both."""
+    from plivo.utils.signature_v3 import construct_post_url
+
+    from voiceagent.plivo.callbacks import with_retries
+
+    given_to_plivo = with_retries(f"https://h.example.com/dev/plivo/answer{query}", 2)
+    received = f"https://h.example.com/dev/plivo/answer{query}"
+    form = {"CallUUID": ["c1"], "From": ["14155550100"]}
+    assert "#rc=2&rp=5xx,ct,rt" in given_to_plivo
+
+    assert construct_post_url(given_to_plivo, form) == construct_post_url(received, form)
+    signature = sign_v3(method="POST", url=given_to_plivo, params=form, nonce="12345", auth_token="token")
+    assert signature == sign_v3(method="POST", url=received, params=form, nonce="12345", auth_token="token")
+    headers = {"x-plivo-signature-v3": signature, "x-plivo-signature-v3-nonce": "12345"}
+    assert verify_v3(method="POST", url=received, headers=headers, params=form, auth_token="token")
+
+
+def test_retry_settings_replace_a_fragment_and_stay_within_plivos_range() -> None:
+    from voiceagent.plivo.callbacks import with_retries
+
+    assert with_retries("https://h/p?q=1#old", 5) == "https://h/p?q=1#rc=5&rp=5xx,ct,rt"
+    with pytest.raises(ValueError, match="0-5"):
+        with_retries("https://h/p", 6)

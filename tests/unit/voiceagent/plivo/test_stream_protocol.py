@@ -152,7 +152,7 @@ def test_checkpoint_and_clear_exact_json() -> None:
 @pytest.mark.parametrize(
     ("frame", "message"),
     [
-        ("[" * 50_000, "not JSON"),  # deeper than the JSON parser's recursion limit
+        ("[" * 8_000, "not JSON"),  # deeper than the JSON parser's recursion limit, within the size limit
         ('{"event":"playFailed","sequenceNumber":"x"}', "malformed 'playFailed' frame"),
     ],
     ids=["deep-nesting", "unknown-event-bad-field"],
@@ -171,3 +171,11 @@ def test_extra_headers_parse_in_linear_time_and_overlong_ones_are_ignored() -> N
     assert time.perf_counter() - started < 0.05  # the old regex took seconds on inputs like these
     assert protocol.parse_extra_headers("k=v;" + "x" * 5000) == {}
     assert protocol.parse_extra_headers('{"a":' + "[" * 30_000) == {}
+
+
+def test_a_frame_far_above_plivos_size_is_refused_before_parsing() -> None:
+    frame = json.dumps({"event": "media", "media": {"payload": "A" * protocol.MAX_FRAME_BYTES}})
+    with pytest.raises(protocol.ProtocolError, match="frame too large"):
+        protocol.parse(frame)
+    with pytest.raises(protocol.ProtocolError, match="frame too large"):
+        protocol.parse(frame.encode())

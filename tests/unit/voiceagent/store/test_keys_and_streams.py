@@ -55,12 +55,13 @@ def test_recoveries_stop_at_the_limit_and_once_the_call_is_over(aws_stack: Any) 
     assert streams.reserve_recovery("c1", 2, NOW) is None
     calls.transition("c2", CallState.COMPLETED, NOW)
     assert streams.reserve_recovery("c2", 2, NOW) is None
+    assert streams.reserve_recovery("c1", 0, NOW) is None  # recovery off
 
 
 def test_a_connection_is_attached_read_back_and_detached(aws_stack: Any) -> None:
     store = open_store()
     store.calls.transition("c1", CallState.ANSWERED, NOW)
-    store.connections.attach("conn-1", "c1", NOW)
+    store.connections.attach("conn-1", "c1", NOW, token_id="t1")
     assert store.connections.call_of("conn-1") == "c1"
     assert (store.calls.get_call("c1") or {})["connection_id"] == "conn-1"
 
@@ -77,7 +78,25 @@ def test_a_connection_is_attached_read_back_and_detached(aws_stack: Any) -> None
 
 def test_detaching_an_old_connection_keeps_the_newer_one(aws_stack: Any) -> None:
     store = open_store()
-    store.connections.attach("conn-1", "c1", NOW)
-    store.connections.attach("conn-2", "c1", NOW)
+    store.calls.transition("c1", CallState.ANSWERED, NOW)
+    store.connections.attach("conn-1", "c1", NOW, token_id="t1")
+    store.connections.attach("conn-2", "c1", NOW, token_id="t2")
     store.connections.detach("conn-1", NOW)
     assert (store.calls.get_call("c1") or {})["connection_id"] == "conn-2"
+
+
+def test_a_token_attaches_one_connection_and_only_to_a_live_call(aws_stack: Any) -> None:
+    from voiceagent.store.connections import AttachRefused
+
+    store = open_store()
+    with pytest.raises(AttachRefused, match="not live"):
+        store.connections.attach("conn-0", "c1", NOW, token_id="t0")  # never answered
+    store.calls.transition("c1", CallState.ANSWERED, NOW)
+    store.connections.attach("conn-1", "c1", NOW, token_id="t1")
+    with pytest.raises(AttachRefused, match="already used"):
+        store.connections.attach("conn-2", "c1", NOW, token_id="t1")
+    store.calls.transition("c1", CallState.COMPLETED, NOW)
+    with pytest.raises(AttachRefused, match="not live"):
+        store.connections.attach("conn-3", "c1", NOW, token_id="t3")
+    assert store.connections.call_of("conn-2") is None
+    assert store.connections.call_of("conn-3") is None

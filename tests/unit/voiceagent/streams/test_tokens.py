@@ -17,8 +17,9 @@ def params_of(token: stream_token.StreamToken) -> dict[str, str]:
 def test_issued_token_verifies_until_it_expires() -> None:
     token = stream_token.issue(KEY, "call-1", NOW, 300)
 
-    assert stream_token.verify(KEY, params_of(token), NOW) == "call-1"
-    assert stream_token.verify(KEY, params_of(token), NOW + 300) == "call-1"
+    granted = stream_token.VerifiedToken("call-1", token.token_id)
+    assert stream_token.verify(KEY, params_of(token), NOW) == granted
+    assert stream_token.verify(KEY, params_of(token), NOW + 300) == granted
     with pytest.raises(stream_token.StreamTokenError, match="expired"):
         stream_token.verify(KEY, params_of(token), NOW + 301)
 
@@ -29,6 +30,7 @@ def test_issued_token_verifies_until_it_expires() -> None:
         {"call_uuid": "call-2"},  # token reused for another call
         {"expires": str(NOW + 10_000)},  # lifetime extended
         {"token": "A" * 43},  # guessed
+        {"jti": "0" * 24},  # another token id, to get a second connection out of one token
     ],
 )
 def test_tampered_token_is_rejected(tamper: dict[str, str]) -> None:
@@ -50,6 +52,8 @@ def test_token_from_another_key_is_rejected() -> None:
         {"call_uuid": "c"},
         {"call_uuid": "c", "token": "t"},
         {"call_uuid": "c", "token": "t", "expires": "-1"},
+        {"call_uuid": "c", "token": "t", "expires": "1"},  # no token id
+        {"call_uuid": "c", "token": "t", "expires": "1", "jti": "not-hex-at-all!"},
     ],
 )
 def test_missing_or_malformed_fields_are_rejected(params: dict[str, str]) -> None:
@@ -60,12 +64,18 @@ def test_missing_or_malformed_fields_are_rejected(params: dict[str, str]) -> Non
 @pytest.mark.parametrize(
     "params",
     [
-        {"call_uuid": "c", "token": "t", "expires": "²"},  # a digit to str.isdigit, not to int()
-        {"call_uuid": "c", "token": "t", "expires": "9" * 5000},  # beyond int()'s digit limit
-        {"call_uuid": "c", "token": "é", "expires": "0"},  # compare_digest refuses non-ASCII text
+        {"call_uuid": "c", "token": "t", "expires": "²", "jti": "0" * 24},  # a digit to isdigit, not int()
+        {"call_uuid": "c", "token": "t", "expires": "9" * 5000, "jti": "0" * 24},  # beyond int()'s limit
+        {"call_uuid": "c", "token": "é", "expires": "0", "jti": "0" * 24},  # compare_digest refuses it
     ],
     ids=["unicode-digit", "huge-number", "non-ascii-token"],
 )
 def test_odd_values_found_by_fuzzing_are_malformed_not_crashes(params: dict[str, str]) -> None:
     with pytest.raises(stream_token.StreamTokenError, match="missing or malformed"):
         stream_token.verify(KEY, params, NOW)
+
+
+def test_every_token_has_its_own_id() -> None:
+    first, second = (stream_token.issue(KEY, "call-1", NOW, 300) for _ in range(2))
+    assert first.token_id != second.token_id
+    assert first.token != second.token
