@@ -194,6 +194,7 @@ class ContainerPool:
         self._numbers = itertools.count(1)
         self._released = asyncio.Condition()
         self._crash_next: CrashPoint | None = None
+        self._starting = 0
         self._lock = threading.Lock()
         self.stats = PoolStats()
 
@@ -220,13 +221,19 @@ class ContainerPool:
                 self._idle = [container for container in self._idle if container.alive]
                 if self._idle:
                     return self._idle.pop(self._rng.randrange(len(self._idle)))
-                if len([container for container in self._all if container.alive]) < self._cap:
+                alive = len([container for container in self._all if container.alive])
+                if alive + self._starting < self._cap:
+                    self._starting += 1  # counted before it exists, so concurrent callers respect the cap
                     break
                 self.stats.waits += 1
                 await self._released.wait()
         self.stats.cold_starts += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._new_container)
+        try:
+            return await loop.run_in_executor(self._threads, self._new_container)
+        finally:
+            async with self._released:
+                self._starting -= 1
 
     async def _release(self, container: Container) -> None:
         async with self._released:

@@ -8,13 +8,16 @@ to one item, and the media route's correctness rests on it.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
-import logging
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from aiohttp import web
 
 STATS_PATH = "/_local/stats"
 """``GET`` here answers the count of requests by operation (``X-Amz-Target``) since the server started: how
@@ -42,20 +45,75 @@ class Serialized:
             return list(self._app(environ, start_response))
 
 
+def _environ(request: web.Request, body: bytes) -> dict[str, Any]:
+    """The WSGI environment of an aiohttp request (what moto's Flask applications read)."""
+    host, _, port = (request.host or "localhost").partition(":")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": request.path,
+        "QUERY_STRING": request.query_string,
+        "SERVER_NAME": host,
+        "SERVER_PORT": port or "80",
+        "SERVER_PROTOCOL": f"HTTP/{request.version.major}.{request.version.minor}",
+        "REMOTE_ADDR": request.remote or "127.0.0.1",
+        "CONTENT_TYPE": request.headers.get("Content-Type", ""),
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in request.headers.items():
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+            environ[key] = value
+    return environ
+
+
+def _served(app: Serialized) -> web.Application:
+    """moto's WSGI application behind aiohttp: connections stay open between requests (werkzeug's own server
+    closes every one, and a TCP connection per request doubled what each frame costs on both sides)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], _exc: Any = None) -> None:
+            answer["status"], answer["headers"] = int(status.split()[0]), headers
+
+        chunks = await asyncio.get_running_loop().run_in_executor(
+            None, app, _environ(request, body), start_response
+        )
+        headers = [(name, value) for name, value in answer["headers"] if name.lower() != "content-length"]
+        return web.Response(status=answer["status"], headers=headers, body=b"".join(chunks))
+
+    served = web.Application(client_max_size=64 * 1024 * 1024)
+    served.router.add_route("*", "/{tail:.*}", handle)
+    return served
+
+
 def main(host: str, port: int, dynamodb_port: int) -> None:
     """Every service on ``port``; DynamoDB also on ``dynamodb_port``, through its own application: moto's
     dispatcher (which finds the service of each request) doubles the cost of the one call every frame makes.
     One process, so both share moto's state; one lock, so requests stay atomic across both ports."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # it would log every request
     lock, counts = threading.Lock(), Counter[str]()
     everything = Serialized(DomainDispatcherApplication(create_backend_app), lock, counts)
     dynamodb = Serialized(create_backend_app("dynamodb"), lock, counts)
-    fast = make_server(host, dynamodb_port, dynamodb, threaded=True)
-    threading.Thread(target=fast.serve_forever, name="dynamodb", daemon=True).start()
-    make_server(host, port, everything, threaded=True).serve_forever()
+
+    async def serve() -> None:
+        for app, at in ((everything, port), (dynamodb, dynamodb_port)):
+            runner = web.AppRunner(_served(app), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, host, at).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":

@@ -134,10 +134,19 @@ def test_bad_unknown_or_orphan_frames_are_dropped_without_writes(
     assert seed.frames_posted() == []
 
 
-def test_frames_before_the_start_are_dropped(stream: StreamFrames, lambda_context: Any) -> None:
-    play([*stream.speech(200), stream.dtmf("#")], lambda_context)
+def test_audio_before_the_start_is_dropped_and_events_wait_for_it(
+    stream: StreamFrames, lambda_context: Any
+) -> None:
+    start = stream.start()
+    play([*stream.speech(200), stream.dtmf("#")], lambda_context)  # they overtook the start
     assert seed.frames_posted() == []
-    assert stream_state()["stream_id"] is None  # the key was seen (so it is not acted on twice), nothing else
+
+    play(start, lambda_context)
+
+    assert summary(seed.frames_posted()) == [
+        "playAudio", "checkpoint:greeting", "clearAudio", "playAudio", "checkpoint:goodbye",
+    ]  # fmt: skip
+    assert stream_state()["deferred"] == []
 
 
 def test_barge_in_clears_our_audio(stream: StreamFrames, lambda_context: Any) -> None:

@@ -150,7 +150,14 @@ class MediaRuntime:
         # missed a write still in flight (the start, another delivery of it) fails the write and is redone.
         state = replace(state, events=state.with_event(message.sequence_number))
         if not state.started:
-            return Decision(state, label="not-started")
+            # Sent after the start, handled before it (two frames in flight): kept until the start is.
+            return Decision(replace(state, deferred=state.with_deferred(message)), label="deferred")
+        return self._event(record, state, message, now)
+
+    def _event(
+        self, record: ConnectionRecord, state: StreamState, message: protocol.IncomingMessage, now: datetime
+    ) -> Decision:
+        """A DTMF key, a played checkpoint, a cleared queue or the stream's stop, told to the agent."""
         view = self._view(record, state, now)
         if isinstance(message, protocol.DtmfMessage):
             digit = message.dtmf.digit
@@ -173,12 +180,15 @@ class MediaRuntime:
         if state.started:
             return Decision(state, label="duplicate", dropped=True)
         call = self.calls.get_call(record.call_uuid) or {}
-        state = StreamState(stream_id=message.start.stream_id)
-        view = self._view(record, state, now)
+        started = StreamState(stream_id=message.start.stream_id, events=state.events)
+        view = self._view(record, started, now)
         view.metadata = {**(call.get("metadata") or {}), **message.extra_headers}
-        decision = self._apply(state, self.agent.on_start(view), "start")
+        decision = self._apply(started, self.agent.on_start(view), "start")
         if call.get("state") != "completed":  # a late start must not rewrite a finished call's stream
             decision.actions.append({"call": {"overwrite": {"stream_id": message.start.stream_id}}})
+        for body in state.deferred:  # events that overtook the start, in the order they arrived
+            later = self._event(record, decision.state, protocol.parse(body), now)
+            decision = Decision(later.state, decision.actions + later.actions, decision.label)
         return decision
 
     def _media(

@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
+
 from voiceagent.media.tones import BeepState
 from voiceagent.media.vad import VadState
 
 RECENT_EVENTS = 16
 """How many recent non-media sequence numbers are remembered to drop redelivered events."""
+DEFERRED_EVENTS = 8
+"""How many events that arrived before the stream's start are kept for it (Plivo sends none: a start still
+being handled when the next frames are is what this is for)."""
 
 
 def plain(value: Any) -> Any:
@@ -71,6 +76,8 @@ class StreamState:
     voicemail: VoicemailProgress = field(default_factory=VoicemailProgress)
     agent: dict[str, Any] = field(default_factory=dict)
     events: tuple[int, ...] = ()
+    deferred: tuple[str, ...] = ()
+    """Events (their frames) handled before the start was: the start hands them to the agent after it."""
 
     @property
     def started(self) -> bool:
@@ -88,6 +95,7 @@ class StreamState:
             "voicemail": self.voicemail.to_dict(),
             "agent": self.agent,
             "events": list(self.events),
+            "deferred": list(self.deferred),
         }
 
     @classmethod
@@ -104,10 +112,14 @@ class StreamState:
             voicemail=VoicemailProgress.from_dict(data.get("voicemail")),
             agent=dict(data.get("agent") or {}),
             events=tuple(int(seq) for seq in data.get("events") or ()),
+            deferred=tuple(str(body) for body in data.get("deferred") or ()),
         )
 
     def seen_event(self, sequence: int | None) -> bool:
         return sequence is not None and sequence in self.events
+
+    def with_deferred(self, message: BaseModel) -> tuple[str, ...]:
+        return (*self.deferred, message.model_dump_json(by_alias=True, exclude_none=True))[:DEFERRED_EVENTS]
 
     def with_event(self, sequence: int | None) -> tuple[int, ...]:
         if sequence is None:
