@@ -75,6 +75,28 @@ class Gateway:
         self.frame_latencies: list[float] = []
         self.failed_invocations = 0
 
+    def priming_events(self) -> dict[str, dict[str, Any]]:
+        """An invocation for each function that does what a first real one does (reach DynamoDB, read the
+        auth token) and changes nothing: a frame and a disconnect of a connection nobody has, and an unsigned
+        webhook (refused)."""
+        http = {
+            "version": "2.0",
+            "rawPath": "/plivo/answer",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+            "requestContext": {
+                "domainName": "localhost",
+                "http": {"method": "POST", "path": "/plivo/answer", "sourceIp": "127.0.0.1"},
+                "stage": "$default",
+            },
+            "body": "CallUUID=warm-up",
+            "isBase64Encoded": False,
+        }
+        events = {function: http for _path, function in HTTP_ROUTES}
+        events[WEBSOCKET_FUNCTION] = self._ws_event("$default", "warm-up", body='{"event":"stop"}')
+        events[CONNECT_FUNCTION] = self._ws_event("$disconnect", "warm-up")
+        return events
+
     async def _invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         try:

@@ -198,11 +198,21 @@ class ContainerPool:
         self._lock = threading.Lock()
         self.stats = PoolStats()
 
-    async def start(self) -> None:
+    async def start(self, prime: dict[str, Any] | None = None) -> None:
+        """Start the warm containers; with ``prime``, each runs that invocation once, as containers that have
+        already served traffic have (their clients and connections made)."""
         loop = asyncio.get_running_loop()
         started = await asyncio.gather(
             *(loop.run_in_executor(self._threads, self._new_container) for _ in range(self._warm))
         )
+        if prime is not None:
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(self._threads, container.invoke, prime, self._timeout, None)
+                    for container in started
+                ),
+                return_exceptions=True,
+            )
         self._idle.extend(started)
 
     def _new_container(self) -> Container:
@@ -300,8 +310,9 @@ class Lambdas:
             for name, module in functions.items()
         }
 
-    async def start(self) -> None:
-        await asyncio.gather(*(pool.start() for pool in self.pools.values()))
+    async def start(self, prime: dict[str, dict[str, Any]] | None = None) -> None:
+        """Start every pool; ``prime`` gives, by function, an invocation each warm container runs once."""
+        await asyncio.gather(*(pool.start((prime or {}).get(name)) for name, pool in self.pools.items()))
 
     async def invoke(self, function_name: str, event: dict[str, Any]) -> dict[str, Any]:
         return await self.pools[function_name].invoke(event)

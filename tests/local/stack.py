@@ -204,7 +204,7 @@ class LocalStack:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._moto = await loop.run_in_executor(None, _prepare_aws, self.config)
-        await self.lambdas.start()
+        await self.lambdas.start(prime=self.gateway.priming_events())
         http_app = self.gateway.http_app()
         http_app.middlewares.append(self.faults.middleware)
         for app, port in (
