@@ -58,10 +58,23 @@ def _voice() -> tuple[bytes, ...]:
     return corpus.encode(corpus.speech(rng, corpus.Speaker.random(rng), 12.0, (), -20.0).samples)
 
 
+@functools.cache
+def _word_starts() -> tuple[int, ...]:
+    """Frames of the voice where a word begins: loud for 60 ms after a quiet frame."""
+    loud = [ulaw_energy(frame) >= LOUD_POWER for frame in _voice()]
+    return tuple(
+        index
+        for index in range(1, len(loud) - 3)
+        if not loud[index - 1] and all(loud[index : index + 3])
+    )
+
+
 def speech_frames(ms: int, start_ms: int = 0) -> tuple[bytes, ...]:
-    """The callee talking for ``ms`` (a stretch of the synthetic voice, from ``start_ms`` into it)."""
-    voice = _voice()
-    first = start_ms // FRAME_MS
+    """The callee talking for ``ms``: a stretch of the synthetic voice that begins at the first word at or
+    after ``start_ms`` into it, as people start talking with a word, not with the tail of one."""
+    voice, starts = _voice(), _word_starts()
+    wanted = (start_ms // FRAME_MS) % len(voice)
+    first = next((index for index in starts if index >= wanted), starts[0])
     return tuple(voice[(first + index) % len(voice)] for index in range(ms // FRAME_MS))
 
 
