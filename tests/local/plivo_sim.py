@@ -63,9 +63,7 @@ def _word_starts() -> tuple[int, ...]:
     """Frames of the voice where a word begins: loud for 60 ms after a quiet frame."""
     loud = [ulaw_energy(frame) >= LOUD_POWER for frame in _voice()]
     return tuple(
-        index
-        for index in range(1, len(loud) - 3)
-        if not loud[index - 1] and all(loud[index : index + 3])
+        index for index in range(1, len(loud) - 3) if not loud[index - 1] and all(loud[index : index + 3])
     )
 
 

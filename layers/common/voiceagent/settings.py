@@ -72,6 +72,17 @@ class SignatureCheck(StrEnum):
     OFF = "off"
 
 
+class VoicemailWait(StrEnum):
+    """How the voicemail XML waits for the greeting to end before the message."""
+
+    SILENCE = "silence"
+    """``<Wait silence>``: the message starts once ``minSilence`` of silence follows the greeting (and any
+    beep). Whole on every greeting, a few seconds of silence on the recording."""
+    BEEP = "beep"
+    """``<Wait beep>``: Plivo listens for the beep and starts the message right after it; a greeting with no
+    beep waits out ``length``."""
+
+
 class ConfigurationError(RuntimeError):
     """Raised when the environment does not describe a usable configuration."""
 
@@ -116,14 +127,16 @@ class Settings(BaseModel):
     )
     voicemail_voice: SpeakVoice = Field(default="WOMAN", alias="VOICEMAIL_VOICE")
     voicemail_language: SpeakLanguage = Field(default="en-US", alias="VOICEMAIL_LANGUAGE")
-    # The wait before a voicemail message ends at the first ``minSilence`` of silence once the greeting is
-    # over, or after ``length`` at the latest. ``length`` is only a cap, so it costs nothing to make it long:
-    # personal greetings run 10-30 s and carriers' default ones ~15-25 s; a cap shorter than the greeting
-    # starts the message over it and the recording loses its first words. 3 s of silence is longer than the
-    # pauses inside a greeting (under ~1.5 s) and short enough that voicemail systems keep recording.
+    # The transfer policy's wait before the message ends at the first ``minSilence`` of silence once the
+    # greeting is over (or at the beep, VOICEMAIL_WAIT_MODE=beep), or after ``length`` at the latest.
+    # ``length`` is only a cap, so it costs nothing to make it long: personal greetings run 10-30 s and
+    # carriers' default ones ~15-25 s; a cap shorter than the greeting starts the message over it and the
+    # recording loses its first words. 3 s of silence is longer than the pauses inside a greeting (under
+    # ~1.5 s) and short enough that voicemail systems keep recording.
     voicemail_wait_seconds: Annotated[int, Field(ge=1, le=120)] = Field(
         default=30, alias="VOICEMAIL_WAIT_SECONDS"
     )
+    voicemail_wait_mode: VoicemailWait = Field(default=VoicemailWait.SILENCE, alias="VOICEMAIL_WAIT_MODE")
     voicemail_min_silence_ms: Annotated[int, Field(ge=500, le=10000)] = Field(
         default=3000, alias="VOICEMAIL_MIN_SILENCE_MS"
     )
@@ -170,7 +183,8 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _voicemail_wait_outlasts_its_silence(self) -> Self:
-        if self.voicemail_wait_seconds * 1000 <= self.voicemail_min_silence_ms:
+        silence = self.voicemail_wait_mode is VoicemailWait.SILENCE
+        if silence and self.voicemail_wait_seconds * 1000 <= self.voicemail_min_silence_ms:
             raise ValueError(
                 "VOICEMAIL_WAIT_SECONDS (Plivo's <Wait length>) must be longer than VOICEMAIL_MIN_SILENCE_MS "
                 f"(minSilence): {self.voicemail_wait_seconds} s <= {self.voicemail_min_silence_ms} ms"

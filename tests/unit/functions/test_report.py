@@ -89,6 +89,14 @@ def test_report_reads_like_the_console_stream_log_plus_our_outcome(
     assert policy["detail"] == "transfer: transferred (1 attempt(s))"
     hangup = next(entry for entry in report["timeline"] if entry["event"] == "hangup")
     assert "outcome=voicemail_left" in hangup["detail"]
+    voicemail = report["voicemail"]
+    assert (voicemail["policy"], voicemail["beep"], voicemail["outcome"]) == (
+        "transfer",
+        "Plivo's <Wait silence>",
+        "voicemail_left",
+    )
+    assert voicemail["xml_served_at"]
+    assert voicemail["message_started_at"] is None  # Plivo's to know
 
 
 def test_unknown_call_is_404(aws_stack: Any, lambda_context: Any) -> None:

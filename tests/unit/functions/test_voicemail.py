@@ -37,6 +37,25 @@ def test_waits_for_the_greeting_then_speaks_the_calls_message_and_hangs_up(
     record = open_store().calls.get_call(c.CALL_UUID)
     assert record is not None
     assert "voicemail_served_at" in record
+    assert record["voicemail_wait_mode"] == "silence"
+
+
+def test_beep_mode_waits_for_the_beep_instead_of_silence(
+    aws_stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceagent.settings import get_settings
+
+    monkeypatch.setenv("VOICEMAIL_WAIT_MODE", "beep")
+    monkeypatch.setenv("VOICEMAIL_WAIT_SECONDS", "25")
+    get_settings.cache_clear()
+    seed.placement("transfer")
+
+    wait, _, _ = elements(serve(lambda_context))
+
+    assert (wait.tag, wait.attrib) == ("Wait", {"length": "25", "beep": "true"})
+    record = open_store().calls.get_call(c.CALL_UUID)
+    assert record is not None
+    assert record["voicemail_wait_mode"] == "beep"
 
 
 def test_audio_message_is_played(aws_stack: Any, lambda_context: Any) -> None:

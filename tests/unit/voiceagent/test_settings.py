@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from voiceagent.settings import ConfigurationError, MachinePolicy, get_plivo_account, get_settings
+from voiceagent.settings import (
+    ConfigurationError,
+    MachinePolicy,
+    VoicemailWait,
+    get_plivo_account,
+    get_settings,
+)
 
 
 def test_settings_are_read_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,6 +117,19 @@ def test_a_voicemail_wait_no_longer_than_its_silence_is_refused_naming_both(
     monkeypatch.setenv("VOICEMAIL_WAIT_SECONDS", wait)
     monkeypatch.setenv("VOICEMAIL_MIN_SILENCE_MS", silence)
     with pytest.raises(ConfigurationError, match=r"VOICEMAIL_WAIT_SECONDS.*VOICEMAIL_MIN_SILENCE_MS"):
+        get_settings()
+
+
+def test_a_beep_wait_has_no_silence_to_outlast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``beep`` excludes ``minSilence`` in Plivo's ``<Wait>``, so a short cap is fine in beep mode."""
+    monkeypatch.setenv("VOICEMAIL_WAIT_MODE", "beep")
+    monkeypatch.setenv("VOICEMAIL_WAIT_SECONDS", "3")
+    assert get_settings().voicemail_wait_mode is VoicemailWait.BEEP
+
+
+def test_an_unknown_voicemail_wait_mode_is_refused_naming_the_modes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICEMAIL_WAIT_MODE", "tone")
+    with pytest.raises(ConfigurationError, match=r"VOICEMAIL_WAIT_MODE.*'silence' or 'beep'"):
         get_settings()
 
 

@@ -166,12 +166,17 @@ def _voicemail(call: dict[str, Any]) -> dict[str, Any] | None:
         if call.get("beep_heard_at")
         else None
     )
-    return {
+    report = {
         "machine_detected_at": call.get("machine_detected_at"),
         "policy": call.get("policy_applied") or call.get("policy"),
         "beep": beep or "no beep",
         "trigger": call.get("voicemail_trigger"),
-        "message_started_at": call.get("voicemail_started_at") or call.get("voicemail_served_at"),
+        "message_started_at": call.get("voicemail_started_at"),
         "message_finished_at": call.get("voicemail_played_at"),
         "outcome": call.get("outcome"),
     }
+    if call.get("voicemail_served_at"):
+        # Transferred: Plivo's <Wait> listens, not us; when the message starts is Plivo's to know.
+        mode = call.get("voicemail_wait_mode")
+        report |= {"beep": f"Plivo's <Wait {mode}>", "xml_served_at": call["voicemail_served_at"]}
+    return report

@@ -18,12 +18,17 @@ def serve_voicemail(
         **placement_facts(store.placements, placement_id, call_uuid, now),
         **(store.calls.get_call(call_uuid) or {}),
     }
-    store.calls.update_call(call_uuid, now, facts={"voicemail_served_at": iso(now)})
+    store.calls.update_call(
+        call_uuid,
+        now,
+        facts={"voicemail_served_at": iso(now), "voicemail_wait_mode": str(settings.voicemail_wait_mode)},
+    )
     return voicemail_response(
         message=call.get("voicemail_message") or settings.voicemail_message,
         audio_url=call.get("voicemail_audio_url"),
         voice=call.get("voicemail_voice") or settings.voicemail_voice,
         language=call.get("voicemail_language") or settings.voicemail_language,
+        wait=settings.voicemail_wait_mode,
         wait_seconds=settings.voicemail_wait_seconds,
         min_silence_ms=settings.voicemail_min_silence_ms,
     )

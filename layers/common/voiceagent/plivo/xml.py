@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from voiceagent.settings import VoicemailWait
+
 STREAM_CONTENT_TYPE = "audio/x-mulaw;rate=8000"
 MAX_EXTRA_HEADERS_BYTES = 512  # Plivo's limit on <Stream extraHeaders>
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9]+")
@@ -81,19 +83,22 @@ def voicemail_response(
     audio_url: str | None,
     voice: str,
     language: str,
+    wait: VoicemailWait,
     wait_seconds: int,
     min_silence_ms: int,
 ) -> str:
-    """Leave a voicemail: wait for the greeting to end (silence after speech), say the message, hang up.
+    """Leave a voicemail: wait for the greeting to end, say (or play) the message, hang up.
 
-    ``<Wait silence="true">`` moves on as soon as ``minSilence`` ms of silence follow the greeting, or after
-    ``length`` seconds at the latest, so the message is not spoken over the greeting. Plivo requires
-    ``length`` > ``minSilence`` (the settings enforce it).
+    ``wait_seconds`` caps either wait. Plivo's ``beep`` excludes ``silence``/``minSilence``, and with
+    ``silence`` Plivo requires ``length`` > ``minSilence`` (the settings enforce it).
     """
     from plivo import plivoxml
 
     response = plivoxml.ResponseElement()
-    response.add_wait(length=wait_seconds, silence=True, min_silence=min_silence_ms)
+    if wait is VoicemailWait.BEEP:
+        response.add_wait(length=wait_seconds, beep=True)
+    else:
+        response.add_wait(length=wait_seconds, silence=True, min_silence=min_silence_ms)
     if audio_url:
         response.add_play(audio_url)
     else:

@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 import pytest
 
 from voiceagent.plivo.xml import StreamOptions, hangup_response, stream_response, voicemail_response
+from voiceagent.settings import VoicemailWait
 
 OPTIONS = StreamOptions("wss://ws.example.com/dev?call_uuid=c1", "https://h.example.com/dev/s", 3600)
 ENDED = "https://h.example.com/dev/plivo/stream-ended#rc=2&rp=5xx,ct,rt"
@@ -41,13 +42,28 @@ def test_extra_headers_beyond_plivos_limits_are_refused(
         replace(OPTIONS, extra_headers=headers)
 
 
-def test_voicemail_waits_for_the_greeting_to_end_then_speaks_and_hangs_up() -> None:
+@pytest.mark.parametrize(
+    ("wait", "attributes"),
+    [
+        (VoicemailWait.SILENCE, {"length": "30", "silence": "true", "minSilence": "3000"}),
+        (VoicemailWait.BEEP, {"length": "30", "beep": "true"}),
+    ],
+)
+def test_voicemail_waits_for_the_greeting_to_end_then_speaks_and_hangs_up(
+    wait: VoicemailWait, attributes: dict[str, str]
+) -> None:
     xml = voicemail_response(
-        message="Hi", audio_url=None, voice="WOMAN", language="en-US", wait_seconds=30, min_silence_ms=3000
+        message="Hi",
+        audio_url=None,
+        voice="WOMAN",
+        language="en-US",
+        wait=wait,
+        wait_seconds=30,
+        min_silence_ms=3000,
     )
-    wait, speak, hangup = ElementTree.fromstring(xml)
-    assert (wait.tag, speak.tag, hangup.tag) == ("Wait", "Speak", "Hangup")
-    assert wait.attrib == {"length": "30", "silence": "true", "minSilence": "3000"}
+    wait_element, speak, hangup = ElementTree.fromstring(xml)
+    assert (wait_element.tag, speak.tag, hangup.tag) == ("Wait", "Speak", "Hangup")
+    assert wait_element.attrib == attributes
 
 
 def test_the_stream_is_followed_by_a_redirect_plivo_fetches_when_it_ends() -> None:
