@@ -122,6 +122,24 @@ def test_layer_is_built_by_sam_for_the_runtime() -> None:
     assert (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").exists()
 
 
+def test_calls_are_listed_through_a_by_time_index_the_calls_function_may_query() -> None:
+    from voiceagent.store import keys
+
+    table = load_template()["Resources"]["CallsTable"]["Properties"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == keys.LIST_INDEX
+    assert [part["AttributeName"] for part in index["KeySchema"]] == [keys.LIST_PK, keys.LIST_SK]
+    statements = [
+        statement
+        for policy in load_template()["Resources"]["CallsFunction"]["Properties"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+    ]
+    assert {"Fn::Sub": "${CallsTable.Arn}/index/ByTime"} in [
+        statement["Resource"] for statement in statements
+    ]
+
+
 def test_calls_table_has_ttl_and_on_demand_billing() -> None:
     table = load_template()["Resources"]["CallsTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
@@ -146,7 +164,10 @@ def test_plivo_webhooks_are_public_post_routes(path: str) -> None:
     assert "Auth" not in route  # Plivo cannot sign with IAM: these check Plivo's signature instead
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/calls"), ("GET", "/calls/{call_uuid}")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/calls"), ("GET", "/calls"), ("GET", "/calls/{call_id}"), ("POST", "/calls/{call_id}/hangup")],
+)
 def test_calls_api_requires_iam(method: str, path: str) -> None:
     route = _http_routes()[(method, path)]
     assert route["Auth"] == {"Authorizer": "AWS_IAM"}

@@ -21,8 +21,21 @@ from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.settings import HttpUrlText, MachinePolicy, Settings, SpeakLanguage, SpeakVoice
 from voiceagent.store.placements import PlacementRepository
 
-Destination = Annotated[str, Field(pattern=r"^(\+?[1-9]\d{6,14}|sip:[^\s<>]{3,200})$")]
-CallerId = Annotated[str, Field(pattern=r"^\+?[1-9]\d{3,14}$")]
+Destination = Annotated[
+    str,
+    Field(
+        pattern=r"^(\+?[1-9]\d{6,14}|sip:[^\s<>]{3,200})$",
+        description="a phone number in E.164 form, 7 to 15 digits with an optional + (+14155550123), "
+        "or a sip: URI",
+    ),
+]
+CallerId = Annotated[
+    str,
+    Field(
+        pattern=r"^\+?[1-9]\d{3,14}$",
+        description="a number of your Plivo account, 4 to 15 digits with an optional + (+14155550100)",
+    ),
+]
 
 
 class MachineDetectionTuning(BaseModel):

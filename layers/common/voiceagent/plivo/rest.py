@@ -237,6 +237,18 @@ class PlivoGateway:
         )
         return ApiResult("already_ended" if ended else "hung_up", attempts)
 
+    def cancel(self, request_uuid: str, *, deadline: Deadline) -> ApiResult:
+        """Cancel an outbound call that is still ringing (``DELETE Request/{request_uuid}/``); a 404 means it
+        is no longer a pending request (answered meanwhile, or over)."""
+        _, attempts, ended = self._on_call(
+            "cancel",
+            request_uuid,
+            lambda: self._client.calls.cancel(request_uuid),
+            deadline=deadline,
+            ambiguous_ok=True,
+        )
+        return ApiResult("not_pending" if ended else "cancelled", attempts)
+
     def transfer(self, call_uuid: str, aleg_url: str, *, deadline: Deadline) -> ApiResult:
         _, attempts, ended = self._on_call(
             "transfer",

@@ -6,7 +6,7 @@ facts are first-write-wins, and a transition happens for exactly one delivery.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,10 @@ from voiceagent.store.states import ALLOWED_FROM, CallState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+_BATCH_ROUNDS = 5
+"""BatchGetItem rounds for keys DynamoDB left unprocessed (throttling) before giving up on them."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,23 @@ class CallRepository:
 
     def get_call(self, call_uuid: str) -> dict[str, Any] | None:
         return self._table.get(keys.call_key(call_uuid))
+
+    def get_many(self, call_uuids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Call records by CallUUID (at most 100 per request; calls not stored are left out)."""
+        found: dict[str, dict[str, Any]] = {}
+        pending: dict[str, Any] = {
+            self._table.name: {"Keys": [keys.call_key(uuid) for uuid in dict.fromkeys(call_uuids)]}
+        }
+        for _ in range(_BATCH_ROUNDS):
+            if not pending or not pending[self._table.name]["Keys"]:
+                break
+            response = self._table.client.batch_get_item(RequestItems=pending)
+            for item in response.get("Responses", {}).get(self._table.name, []):
+                call = from_item(item)
+                if call.get("call_uuid"):  # every write of a call record sets it
+                    found[str(call["call_uuid"])] = call
+            pending = dict(response.get("UnprocessedKeys") or {})
+        return found
 
     def transition(
         self, call_uuid: str, target: CallState, now: datetime, facts: Mapping[str, Any] | None = None
