@@ -538,13 +538,7 @@ def function_environment() -> dict[str, str]:
     """What template.yaml's Globals give the functions, with the values the events were made for: the test
     auth token in SSM (`make local`'s moto keeps it too), the test table, the test API domains and stage."""
     return {
-        "STAGE": c.STAGE,
-        "CALLS_TABLE_NAME": c.TABLE_NAME,
-        "PLIVO_AUTH_ID": c.TEST_AUTH_ID,
-        "PLIVO_AUTH_TOKEN_PARAM": c.AUTH_TOKEN_PARAM,
-        "STREAM_TOKEN_SECRET_PARAM": "",
-        "WEBSOCKET_URL": c.WEBSOCKET_URL,
-        "PUBLIC_BASE_URL": "",
+        **c.FUNCTION_SETTINGS,
         "POWERTOOLS_SERVICE_NAME": "plivo-voice-agent",
         "POWERTOOLS_METRICS_NAMESPACE": "PlivoVoiceAgentLocal",
         "POWERTOOLS_LOG_LEVEL": "INFO",
