@@ -117,6 +117,9 @@ class Callee:
     script: tuple[Step, ...]
     machine_after_ms: int | None = None
     ring_ms: int = 200
+    unanswered: tuple[str, str, int, str] | None = None
+    """Never answers: after ``ring_ms`` (or the call's shorter ``ring_timeout``) the call ends with this
+    hangup cause, source last (busy, no answer, failed)."""
 
 
 # ---------------------------------------------------------------- one simulated call
@@ -145,10 +148,14 @@ class SimCall:
     """Where the callee's audio was last louder than silence (for ``<Wait silence>``)."""
     marks: dict[str, int] = field(default_factory=dict)
     """Moments of the callee's audio (``Audio.marks``) and of ours (``message_started``), on ``audio_ms``."""
+    observer: Callable[[SimCall, str], None] | None = None
+    """Told of every event of the call as it happens (the demo's live lines)."""
 
     def note(self, what: str) -> None:
         self.events.append(what)
         log.debug("%s %s", self.call_uuid[:8], what)
+        if self.observer is not None:
+            self.observer(self, what)
 
 
 class Stream:
@@ -289,10 +296,18 @@ class Stream:
 class PlivoSimulator:
     """Plivo's REST API (``rest_app``) plus the calls it places."""
 
-    def __init__(self, *, auth_id: str, auth_token: str, callees: Callable[[str], Callee]) -> None:
+    def __init__(
+        self,
+        *,
+        auth_id: str,
+        auth_token: str,
+        callees: Callable[[str], Callee],
+        observer: Callable[[SimCall, str], None] | None = None,
+    ) -> None:
         self.auth_id = auth_id
         self.auth_token = auth_token
         self._callees = callees
+        self.observer = observer
         self.calls: dict[str, SimCall] = {}
         self.by_request: dict[str, SimCall] = {}
         self.streams: dict[str, Stream] = {}
@@ -367,7 +382,16 @@ class PlivoSimulator:
 
     async def _run(self, call: SimCall) -> None:
         try:
-            await asyncio.sleep(call.callee.ring_ms / 1000)
+            unanswered = call.callee.unanswered
+            ring_ms = call.callee.ring_ms
+            if unanswered and call.params.get("ring_timeout"):
+                ring_ms = min(ring_ms, int(call.params["ring_timeout"]) * 1000)
+            await asyncio.sleep(ring_ms / 1000)
+            if call.ended.is_set():  # cancelled while ringing
+                return
+            if unanswered:
+                await self._end(call, unanswered)
+                return
             call.answered_at = time.monotonic()
             xml = await self.post(
                 call.params["answer_url"], self._form(call, CallStatus="in-progress", Event="StartApp")
@@ -437,6 +461,7 @@ class PlivoSimulator:
             while pending and origin + pending[0][1] <= call.audio_ms:
                 name, offset = pending.pop(0)
                 call.marks[name] = origin + round(offset)
+                call.note(name.replace("_", " "))
             current = self.streams.get(call.call_uuid)
             if current is not None and not current.closed.is_set():
                 await current.media(frame)
@@ -545,6 +570,7 @@ class PlivoSimulator:
         app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup))
         app.router.add_post(base + "{call_uuid}/", self._guarded(self._update))
         app.router.add_post(base + "{call_uuid}/Stream/", self._guarded(self._stream))
+        app.router.add_delete("/v1/Account/{auth_id}/Request/{request_uuid}/", self._guarded(self._cancel))
         app.router.add_get("/v1/Account/{auth_id}/", self._guarded(self._account))
         return app
 
@@ -586,9 +612,11 @@ class PlivoSimulator:
             request_uuid=str(uuid.uuid4()),
             params=params,
             callee=self._callees(str(params["to"])),
+            observer=self.observer,
         )
         self.calls[call.call_uuid] = call
         self.by_request[call.request_uuid] = call
+        call.note(f"placed to {params['to']}")
         self.spawn(self._run(call))
         return web.json_response(
             {"api_id": str(uuid.uuid4()), "message": "call fired", "request_uuid": call.request_uuid},
@@ -605,6 +633,15 @@ class PlivoSimulator:
             return web.json_response({"error": "call not found"}, status=404)
         call.note("REST hangup")
         self.spawn(self._end(call, ("NORMAL_CLEARING", "Normal Hangup", 4000, "API")))
+        return web.Response(status=204)
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        """DELETE Request/{uuid}/: a call still ringing ends unanswered; others are not pending requests."""
+        call = self.by_request.get(request.match_info["request_uuid"])
+        if call is None or call.ended.is_set() or call.answered_at is not None:
+            return web.json_response({"error": "request not found"}, status=404)
+        call.note("REST cancel")
+        self.spawn(self._end(call, ("ORIGINATOR_CANCEL", "Originator Cancel", 4000, "API")))
         return web.Response(status=204)
 
     async def _update(self, request: web.Request) -> web.Response:

@@ -9,11 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.local.plivo_sim import Callee, Degrade, DropStream, HangUp, Press, Quiet, SimCall, Speak
+from tests.local.console import CallLines
+from tests.local.plivo_sim import SimCall
 from tests.local.stack import LocalStack
+from voiceagent_cli.callees import CalleeKind, number_for
 from voiceagent_cli.main import request_api
 
-FROM = "+14155550100"
+FROM = "+14155550199"
 Check = Callable[[dict[str, Any], SimCall], list[str]]
 
 
@@ -80,82 +82,81 @@ def _hung_up_by_policy(report: dict[str, Any], call: SimCall) -> list[str]:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A callee (``tests.local.callees``, by the number called) and the call's voicemail policy: played by
+    hand with ``voiceagent call --callee <callee> --policy <policy>`` against `make local`."""
+
     name: str
     title: str
-    to: str
+    callee: CalleeKind
     policy: str
-    callee: Callee
     outcome: str
     check: Check
     voicemail_message: str | None = None
+
+    @property
+    def to(self) -> str:
+        return number_for(self.callee)
+
+    def by_hand(self) -> str:
+        """The command that plays this scenario against `make local`."""
+        message = f' --message "{self.voicemail_message}"' if self.voicemail_message else ""
+        return (
+            f"voiceagent call --callee {self.callee.value} --policy {self.policy}{message} --from {FROM} "
+            "--api-url http://127.0.0.1:3000 --no-sign"
+        )
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "human",
         "A human answers, talks over the agent (barge-in), then presses # to end",
-        "+14155550101",
+        CalleeKind.HUMAN,
         "agent",
-        Callee((Quiet(400), Speak(700), Quiet(900), Speak(500), Quiet(900), Press("#"), Quiet(6000))),
         "human",
         _barge_in_and_goodbye,
     ),
     Scenario(
         "voicemail_hangup",
         "Voicemail answers; policy hangup",
-        "+14155550102",
+        CalleeKind.MACHINE_NO_BEEP,
         "hangup",
-        Callee((Speak(4000), Quiet(3000)), machine_after_ms=1500),
         "voicemail_hangup",
         _hung_up_by_policy,
     ),
     Scenario(
         "voicemail_transfer",
         "Voicemail answers; policy transfer to the voicemail XML",
-        "+14155550103",
+        CalleeKind.MACHINE_NO_BEEP,
         "transfer",
-        Callee((Speak(3000), Quiet(6000)), machine_after_ms=1500),
         "voicemail_left",
         _transferred,
         voicemail_message="Hi, this is Acme about your renewal.",
     ),
     Scenario(
         "voicemail_agent",
-        "Voicemail answers; policy agent: the stream leaves the message",
-        "+14155550104",
+        "Voicemail answers with a beep; policy agent: the stream leaves the message",
+        CalleeKind.MACHINE_BEEP,
         "agent",
-        Callee((Speak(3000), Quiet(12000)), machine_after_ms=1500),
         "voicemail_left",
         _agent_voicemail,
     ),
     Scenario(
         "dropped_stream",
         "The stream drops mid-call and is restarted",
-        "+14155550105",
+        CalleeKind.DROPPED_STREAM,
         "agent",
-        Callee(
-            (Quiet(400), Speak(600), Quiet(800), DropStream(), Quiet(1500), Speak(500), Quiet(900), HangUp())
-        ),
         "human",
         _recovered,
     ),
     Scenario(
         "degraded_stream",
         "Plivo reports a degraded (slow) stream twice",
-        "+14155550106",
+        CalleeKind.DEGRADED_STREAM,
         "agent",
-        Callee((Quiet(300), Speak(600), Degrade(30), Quiet(600), Degrade(60), Quiet(600), HangUp())),
         "human",
         _degraded,
     ),
 )
-
-BY_NUMBER = {scenario.to: scenario for scenario in SCENARIOS}
-
-
-def callee_for(to: str) -> Callee:
-    scenario = BY_NUMBER.get(to)
-    return scenario.callee if scenario else Callee((Quiet(300), Speak(800), Quiet(1500), HangUp()))
 
 
 @dataclass
@@ -173,7 +174,9 @@ class Result:
         return dict(self.__dict__)
 
 
-async def play(stack: LocalStack, scenario: Scenario, timeout: float = 45.0) -> Result:
+async def play(
+    stack: LocalStack, scenario: Scenario, timeout: float = 45.0, lines: CallLines | None = None
+) -> Result:
     started = time.monotonic()
     base = stack.config.public_base_url
     payload: dict[str, Any] = {"to": scenario.to, "from": FROM, "policy": scenario.policy}
@@ -193,6 +196,8 @@ async def play(stack: LocalStack, scenario: Scenario, timeout: float = 45.0) -> 
             [f"POST /calls: {placed.status_code} {body}"],
             time.monotonic() - started,
         )
+    if lines is not None:
+        lines.label(body["request_uuid"], scenario.name)
     call = stack.plivo.by_request[body["request_uuid"]]
     try:
         await asyncio.wait_for(call.finished.wait(), timeout)
@@ -206,8 +211,9 @@ async def play(stack: LocalStack, scenario: Scenario, timeout: float = 45.0) -> 
             time.monotonic() - started,
             call_uuid=call.call_uuid,
         )
+    # Found by the id POST /calls answered, as a user would.
     fetched = await loop.run_in_executor(
-        None, lambda: request_api("GET", f"{base}/calls/{call.call_uuid}", None, sign=False)
+        None, lambda: request_api("GET", f"{base}/calls/{body['placement_id']}", None, sign=False)
     )
     report = fetched.json()
     problems = []
@@ -226,6 +232,8 @@ async def play(stack: LocalStack, scenario: Scenario, timeout: float = 45.0) -> 
     )
 
 
-async def play_all(stack: LocalStack, scenarios: tuple[Scenario, ...] = SCENARIOS) -> list[Result]:
+async def play_all(
+    stack: LocalStack, scenarios: tuple[Scenario, ...] = SCENARIOS, lines: CallLines | None = None
+) -> list[Result]:
     """All scenarios at once, as a campaign would place them."""
-    return list(await asyncio.gather(*(play(stack, scenario) for scenario in scenarios)))
+    return list(await asyncio.gather(*(play(stack, scenario, lines=lines) for scenario in scenarios)))
