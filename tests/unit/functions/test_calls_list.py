@@ -18,6 +18,7 @@ from voiceagent.calls.summary import OUTCOMES
 from voiceagent.clock import iso
 from voiceagent.store import open_store
 from voiceagent.store.states import CallState
+from voiceagent.validation import InvalidRequest
 
 DAY = datetime(2024, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -193,3 +194,14 @@ def test_the_outcome_filter_offers_every_reported_outcome() -> None:
 def test_the_sample_events_list_and_filter(three_days: None, lambda_context: Any) -> None:
     for name in ("calls_list", "calls_list_filtered"):
         assert app.lambda_handler(load_event(name), lambda_context)["statusCode"] == 200
+
+
+def test_a_signed_cursor_with_a_position_of_another_shape_is_refused(aws_stack: Any) -> None:
+    query = listing.ListQuery.model_validate(window())
+    since, until = DAY - timedelta(days=1), DAY
+    forged = listing.encode_cursor(
+        listing._Cursor(listing._fingerprint(query), since, until, DAY.date(), {"pk": "CALL#x"}), b"key"
+    )
+
+    with pytest.raises(InvalidRequest, match="cursor"):
+        listing.decode_cursor(forged, b"key", query)

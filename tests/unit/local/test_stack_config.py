@@ -148,3 +148,47 @@ def test_a_busy_port_is_one_message_with_what_to_do() -> None:
     assert f"lsof -i :{port}" in message
     assert "make demo ARGS=--ephemeral-ports" in message
     assert c.TEST_AUTH_ID not in message
+
+
+@pytest.mark.parametrize(
+    ("problem", "printed"),
+    [
+        (MixedSettings(["PLIVO_AUTH_ID: set your account's Auth ID"]), "will not start with these settings"),
+        (
+            preflight.LocalStackError("port LOCAL_HTTP_PORT=3000 already in use"),
+            "error: port LOCAL_HTTP_PORT",
+        ),
+    ],
+)
+def test_make_local_and_make_demo_print_a_problem_without_a_traceback(
+    problem: Exception, printed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.local.stack import run
+
+    async def failing() -> int:
+        raise problem
+
+    assert run(failing) == 2
+    err = capsys.readouterr().err
+    assert printed in err
+    assert "Traceback" not in err
+
+
+def test_each_call_event_is_one_line_named_by_its_scenario_once_known() -> None:
+    import io
+
+    from tests.local.console import CallLines
+    from tests.local.plivo_sim import Callee, SimCall
+
+    out = io.StringIO()
+    lines = CallLines(out, clock=iter([0.0, 1.5, 2.0, 3.0]).__next__)
+    call = SimCall("call-uuid-1234", "request-1", {"to": "+14155550191"}, Callee(()))
+    lines(call, "placed to +14155550191")
+    lines(call, "audio cleared")  # frequent, not news
+    lines.label("request-1", "voicemail_agent")
+    lines(call, "beep start")
+
+    assert out.getvalue().splitlines() == [
+        "[   1.5s] +14155550191 call-uui     placed to +14155550191",
+        "[   2.0s] voicemail_agent           beep start",
+    ]

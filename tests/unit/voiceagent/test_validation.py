@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
 from voiceagent.calls.placing import PlaceCallRequest
 from voiceagent.validation import MAX_SHOWN, InvalidRequest, shown, validate
@@ -84,3 +85,34 @@ def test_lengths_and_the_api_names_when_no_options_are_given() -> None:
 )
 def test_values_are_shown_short_and_printable(value: object, expected: str) -> None:
     assert shown(value) == expected
+
+
+class _Every(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ratio: float = Field(default=0.5, ge=0, le=1)
+    name: str = Field(default="x", min_length=2)
+    on: bool = False
+    count: int = Field(default=1, ge=1)
+    top: int = Field(default=1, le=9)
+    tags: list[str] = Field(default_factory=list, max_length=1)
+
+
+@pytest.mark.parametrize(
+    ("data", "allowed"),
+    [
+        ({"ratio": "half"}, "a number from 0 to 1"),
+        ({"ratio": 2}, "a number from 0 to 1"),
+        ({"name": "a"}, "at least 2 characters"),
+        ({"name": 3}, "text"),
+        ({"on": "perhaps"}, "true or false"),
+        ({"count": 0}, "a whole number, at least 1"),
+        ({"top": 10}, "a whole number, at most 9"),
+        ({"tags": ["a", "b"]}, "at most 1 entries"),
+        ([1], "an object with the fields ratio, name, on, count, top, tags"),
+    ],
+)
+def test_every_kind_of_refusal_says_what_is_allowed(data: object, allowed: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        validate(_Every, data)
+    assert raised.value.problems[0].allowed == allowed

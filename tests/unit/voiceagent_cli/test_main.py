@@ -277,3 +277,12 @@ def test_report_follow_prints_each_event_once_until_the_call_is_over(
     ]
     assert f"--- {c.CALL_UUID}: answered" in live
     assert "state=completed  outcome=human" in out  # then the whole report
+
+
+def test_an_api_answer_that_is_not_json_is_shown_as_text(
+    plivo_rest: responses.RequestsMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plivo_rest.get(f"{API}/calls/pl-1", body="<html>Bad Gateway</html>", status=502)
+
+    assert main(["report", "pl-1", "--api-url", API, "--no-sign"]) == 1
+    assert "the API answered 502: <html>Bad Gateway</html>" in capsys.readouterr().err
