@@ -1,5 +1,6 @@
-"""POST /calls (IAM): place an outbound call with machine detection and a voicemail policy.
-GET /calls/{call_uuid} (IAM): the call's report: timeline, streams and outcome."""
+"""The calls API (IAM): POST /calls places an outbound call with machine detection and a voicemail policy;
+GET /calls lists calls; GET /calls/{id} is a call's report (timeline, streams, outcome) by its placement id,
+RequestUUID or CallUUID; POST /calls/{id}/hangup ends it."""
 
 from __future__ import annotations
 
@@ -10,35 +11,78 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
+from voiceagent.calls.control import HangupRequest, HangupResult, hang_up
+from voiceagent.calls.listing import ListQuery, list_calls
+from voiceagent.calls.lookup import checked_id, find_call
 from voiceagent.calls.placing import IDEMPOTENCY_KEY, PlaceCallRequest, PlacementConflict, place_call
 from voiceagent.calls.report import build_report
 from voiceagent.clock import utcnow
+from voiceagent.credentials import cursor_key
 from voiceagent.http_api import body_text, http_app, json_response, public_base_url
-from voiceagent.plivo.rest import Deadline, plivo_gateway
-from voiceagent.plivo.webhooks import PLIVO_ID
+from voiceagent.plivo.rest import Deadline, PlivoApiError, plivo_gateway
 from voiceagent.settings import get_settings
 from voiceagent.store import open_store
+from voiceagent.validation import validate
 
 logger = Logger()
 app = http_app([routes.CALLS])
 
+NO_SUCH_CALL = {"message": "no such call: give the placement id, the request_uuid or the CallUUID"}
+HANGUP_STATUS = {
+    HangupResult.HUNG_UP: 200,
+    HangupResult.CANCELLED: 200,
+    HangupResult.ALREADY_ENDED: 200,
+    HangupResult.NOT_PLACED: 409,
+    HangupResult.PLACING: 409,
+}
+
+
+def _deadline() -> Deadline:
+    return Deadline.from_lambda(app.lambda_context.get_remaining_time_in_millis())
+
 
 @app.get(routes.CALL)
-def get_call(call_uuid: str) -> Response[str]:
-    if not PLIVO_ID.fullmatch(call_uuid):
-        return json_response(400, {"message": "invalid call_uuid"})
+def get_call(call_id: str) -> Response[str]:
     settings = get_settings()
-    history = open_store(settings).calls.history(call_uuid)
-    if history is None:
-        return json_response(404, {"message": "no such call"})
-    return json_response(200, build_report(history, settings.stream_timeout_seconds))
+    found = find_call(open_store(settings), checked_id(call_id))
+    if found is None:
+        return json_response(404, NO_SUCH_CALL)
+    return json_response(200, build_report(found.history, settings.stream_timeout_seconds, found.placement))
+
+
+@app.get(routes.CALLS)
+def get_calls() -> Response[str]:
+    query = validate(ListQuery, app.current_event.query_string_parameters or {})
+    page = list_calls(query, store=open_store(), cursor_key=cursor_key(), now=utcnow())
+    return json_response(200, page)
+
+
+@app.post(routes.CALL_HANGUP)
+def hangup_call(call_id: str) -> Response[str]:
+    store = open_store()
+    found = find_call(store, checked_id(call_id))
+    if found is None:
+        return json_response(404, NO_SUCH_CALL)
+    # The IAM caller API Gateway authorised (the local stack has none).
+    requested_by = app.current_event.request_context.authorizer.iam.user_arn or "an unsigned local request"
+    request = HangupRequest(store, plivo_gateway, _deadline(), utcnow(), requested_by)
+    try:
+        result = hang_up(found, request)
+    except PlivoApiError as exc:
+        logger.error("hangup request failed", extra={"error": str(exc)})
+        return json_response(502, {"message": f"Plivo did not hang up: {exc}"})
+    logger.info("hangup requested", extra={"result": result.value, "call_uuid": found.call_uuid})
+    return json_response(HANGUP_STATUS[result], {"result": result.value, **found.ids})
 
 
 @app.post(routes.CALLS)
 def create_call() -> Response[str]:
     event = app.current_event
-    request = PlaceCallRequest.model_validate_json(
-        body_text(event) or "{}", context={IDEMPOTENCY_KEY: event.headers.get("idempotency-key")}
+    request = validate(
+        PlaceCallRequest,
+        body_text(event) or "{}",
+        json_text=True,
+        context={IDEMPOTENCY_KEY: event.headers.get("idempotency-key")},
     )
     settings = get_settings()
     try:
@@ -49,7 +93,7 @@ def create_call() -> Response[str]:
             settings=settings,
             base_url=public_base_url(event),
             now=utcnow(),
-            deadline=Deadline.from_lambda(app.lambda_context.get_remaining_time_in_millis()),
+            deadline=_deadline(),
         )
     except PlacementConflict as exc:
         logger.warning("idempotency key reused with another request", extra={"error": str(exc)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -114,6 +115,24 @@ def test_layer_is_built_by_sam_for_the_runtime() -> None:
     assert (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").exists()
 
 
+def test_calls_are_listed_through_a_by_time_index_the_calls_function_may_query() -> None:
+    from voiceagent.store import keys
+
+    table = load_template()["Resources"]["CallsTable"]["Properties"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == keys.LIST_INDEX
+    assert [part["AttributeName"] for part in index["KeySchema"]] == [keys.LIST_PK, keys.LIST_SK]
+    statements = [
+        statement
+        for policy in load_template()["Resources"]["CallsFunction"]["Properties"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+    ]
+    assert {"Fn::Sub": "${CallsTable.Arn}/index/ByTime"} in [
+        statement["Resource"] for statement in statements
+    ]
+
+
 def test_calls_table_has_ttl_and_on_demand_billing() -> None:
     table = load_template()["Resources"]["CallsTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
@@ -140,7 +159,10 @@ def test_plivo_webhooks_are_public_post_routes(path: str) -> None:
     assert "Auth" not in route  # Plivo cannot sign with IAM: these check Plivo's signature instead
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/calls"), ("GET", "/calls/{call_uuid}")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/calls"), ("GET", "/calls"), ("GET", "/calls/{call_id}"), ("POST", "/calls/{call_id}/hangup")],
+)
 def test_calls_api_requires_iam(method: str, path: str) -> None:
     route = _http_routes()[(method, path)]
     assert route["Auth"] == {"Authorizer": "AWS_IAM"}
@@ -457,3 +479,11 @@ def test_per_route_throttling_stays_on_both_apis() -> None:
         "ThrottlingRateLimit",
         "ThrottlingBurstLimit",
     }
+
+
+def test_every_stack_parameter_is_in_the_readme_configuration_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Errors you may meet")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    documented = {name for row in rows for name in re.findall(r"`([A-Za-z]+)`", row.split("|")[1])}
+    assert set(load_template()["Parameters"]) <= documented

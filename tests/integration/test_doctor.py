@@ -8,94 +8,27 @@ The stack and the doctor each run in their own process, as `make local` and `mak
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import socketserver
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import constants as c
+from tests.support.local_process import PORTS, environment, free_port, running_stack, voiceagent
 from voiceagent_cli.websocket_probe import ProbeError, upgrade_status
 
-ROOT = Path(__file__).resolve().parents[2]
-PORTS = ("LOCAL_HTTP_PORT", "LOCAL_WS_PORT", "LOCAL_PLIVO_PORT", "LOCAL_MOTO_PORT")
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _environment(**overrides: str) -> dict[str, str]:
-    python_path = os.pathsep.join(str(ROOT / part) for part in ("layers/common", "layers/cli", "."))
-    return {**os.environ, "PYTHONPATH": python_path, **overrides}
-
-
-def _wait_until_listening(ports: list[int], process: subprocess.Popen[str], seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    waiting = list(ports)
-    while waiting:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            pytest.fail(f"the local stack exited ({process.returncode}): {output[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", waiting[0]), timeout=1):
-                waiting.pop(0)
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"the local stack did not listen on {waiting} within {seconds} s")
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def local_stack() -> Iterator[dict[str, str]]:
-    ports = {name: str(_free_port()) for name in PORTS}
-    environment = _environment(**ports)
-    for name in ("PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "LOCAL_PUBLIC_BASE_URL", "LOCAL_WEBSOCKET_URL"):
-        environment.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.local.stack"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait_until_listening([int(ports[name]) for name in PORTS], process)
-        yield environment
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def voiceagent(environment: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    """The `voiceagent` command in its own process."""
-    return subprocess.run(
-        [sys.executable, "-m", "voiceagent_cli", *arguments],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    with running_stack() as env:
+        yield env
 
 
 def doctor(environment: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -166,9 +99,9 @@ def test_a_wrong_auth_id_fails_the_plivo_check_with_its_fix(local_stack: dict[st
 
 
 def test_a_stack_that_is_not_running_fails_with_the_fix_and_exit_1() -> None:
-    closed = {name: str(_free_port()) for name in PORTS}
+    closed = {name: str(free_port()) for name in PORTS}
 
-    completed = doctor(_environment(**closed), "--local", "--timeout", "2")
+    completed = doctor(environment(**closed), "--local", "--timeout", "2")
 
     assert completed.returncode == 1
     found = lines(completed.stdout)
@@ -228,6 +161,6 @@ def test_the_probe_reports_a_refusal_and_an_unreachable_server(canned_server: An
 
     assert upgrade_status(f"ws://127.0.0.1:{port}", timeout=2) == 403
     with pytest.raises(ProbeError, match="ConnectionRefusedError"):
-        upgrade_status(f"ws://127.0.0.1:{_free_port()}", timeout=2)
+        upgrade_status(f"ws://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(ProbeError, match="not a WebSocket URL"):
         upgrade_status("https://example.com/", timeout=2)

@@ -35,7 +35,8 @@ from xml.etree import ElementTree
 
 import aiohttp
 
-from tests.local.scenarios import SCENARIOS, callee_for, play
+from tests.local.callees import callee_for
+from tests.local.scenarios import SCENARIOS, play
 from tests.local.stack import LocalConfig, LocalStack
 from tests.support.plivo_signing import sign_v3
 from voiceagent import routes

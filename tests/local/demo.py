@@ -5,14 +5,14 @@ campaign would), print each call's timeline and outcome, stop everything. Exits 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
 from pathlib import Path
 
-from tests.local.scenarios import SCENARIOS, Result, callee_for, play_all
-from tests.local.stack import LocalConfig, LocalStack
+from tests.local.console import CallLines
+from tests.local.scenarios import SCENARIOS, Result, play_all
+from tests.local.stack import LocalConfig, LocalStack, run
 from voiceagent_cli.tables import render_table
 
 
@@ -23,15 +23,19 @@ def _print(result: Result) -> None:
         print(render_table(result.report))
     for problem in result.problems:
         print(f"  problem: {problem}")
+    scenario = next(scenario for scenario in SCENARIOS if scenario.name == result.scenario)
+    print(f"  by hand, against `make local`: {scenario.by_hand()}")
 
 
 async def _run(ephemeral: bool, json_path: Path | None) -> int:
-    stack = LocalStack(LocalConfig.from_env(ephemeral=ephemeral), callees=callee_for)
+    lines = CallLines()
+    stack = LocalStack(LocalConfig.from_env(ephemeral=ephemeral, simulated_only=True), observer=lines)
     started = time.monotonic()
-    await stack.start()
-    print(stack.describe(), flush=True)
     try:
-        results = await play_all(stack)
+        await stack.start()
+        print(stack.describe(), flush=True)
+        print(f"\nplaying {len(SCENARIOS)} calls at once, in real time:", flush=True)
+        results = await play_all(stack, lines=lines)
     finally:
         await stack.stop()
     for result in results:
@@ -59,10 +63,14 @@ async def _run(ephemeral: bool, json_path: Path | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ephemeral-ports", action="store_true", help="use free ports instead of 3000-3003")
+    parser.add_argument(
+        "--ephemeral-ports",
+        action="store_true",
+        help="use free ports, not 3000-3003 (make demo ARGS=--ephemeral-ports, or LOCAL_EPHEMERAL_PORTS=1)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
-    return asyncio.run(_run(args.ephemeral_ports, args.json))
+    return run(lambda: _run(args.ephemeral_ports, args.json))
 
 
 if __name__ == "__main__":

@@ -14,22 +14,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Faults:
-    """``fail(path, to, times)``: the next ``times`` deliveries to ``path`` for callee ``to`` get a 503."""
+    """``fail(path, caller, times)``: the next ``times`` deliveries to ``path`` of calls from ``caller``
+    (their ``From``) get a 503."""
 
     def __init__(self) -> None:
         self._pending: Counter[tuple[str, str]] = Counter()
         self.injected: Counter[str] = Counter()
 
-    def fail(self, path: str, to: str, times: int = 1) -> None:
-        self._pending[(path, to.lstrip("+"))] += times
+    def fail(self, path: str, caller: str, times: int = 1) -> None:
+        self._pending[(path, caller.lstrip("+"))] += times
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self._pending and request.method == "POST":
             body = (await request.read()).decode(errors="replace")  # aiohttp keeps it for the handler
-            to = (parse_qs(body).get("To") or [""])[0].lstrip("+")
-            if self._pending[(request.path, to)] > 0:
-                self._pending[(request.path, to)] -= 1
+            caller = (parse_qs(body).get("From") or [""])[0].lstrip("+")
+            if self._pending[(request.path, caller)] > 0:
+                self._pending[(request.path, caller)] -= 1
                 self.injected[request.path] += 1
                 return web.json_response({"message": "Service Unavailable"}, status=503)
         return await handler(request)

@@ -14,12 +14,14 @@ import itertools
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from tests.local.lambda_pool import ContainerCrashed, FunctionError, Lambdas
+from voiceagent_cli.local_stack import MEDIA_PATH
 
 log = logging.getLogger("local.gateway")
 
@@ -33,7 +35,7 @@ HTTP_ROUTES: tuple[tuple[str, str], ...] = (
     ("/plivo/hangup", "hangup"),
     ("/calls", "calls"),
 )
-"""Path (or path prefix, for /calls/{call_uuid}) → function, as template.yaml wires them."""
+"""Path (or path prefix, for /calls/{call_id}…) → function, as template.yaml wires them."""
 
 WEBSOCKET_FUNCTION = "media"
 """Every frame ($default)."""
@@ -74,6 +76,8 @@ class Gateway:
         self.invocations = Invocations()
         self.frame_latencies: list[float] = []
         self.failed_invocations = 0
+        self.access_log: Callable[[str], None] | None = None
+        """Told of each HTTP request and its answer (live mode: Plivo's webhooks through the tunnel)."""
 
     def priming_events(self) -> dict[str, dict[str, Any]]:
         """An invocation for each function that does what a first real one does (reach DynamoDB, read the
@@ -112,6 +116,8 @@ class Gateway:
 
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
+        # The media WebSocket on the HTTP port too: one port (one tunnel) serves Plivo everything.
+        app.router.add_get(MEDIA_PATH, self._websocket)
         app.router.add_route("*", "/{tail:.*}", self._http)
         return app
 
@@ -161,7 +167,10 @@ class Gateway:
         if result.get("isBase64Encoded"):
             response_body = base64.b64decode(response_body).decode()
         headers = dict(result.get("headers") or {})
-        return web.Response(status=int(result.get("statusCode", 200)), text=response_body, headers=headers)
+        status = int(result.get("statusCode", 200))
+        if self.access_log is not None:
+            self.access_log(f"{request.method} {request.path} -> {status}")
+        return web.Response(status=status, text=response_body, headers=headers)
 
     # ------------------------------------------------------------------ WebSocket API
 

@@ -177,6 +177,9 @@ class Callee:
     script: tuple[Step, ...]
     machine_after_ms: int | None = None
     ring_ms: int = 200
+    unanswered: tuple[str, str, int, str] | None = None
+    """Never answers: after ``ring_ms`` (or the call's shorter ``ring_timeout``) the call ends with this
+    hangup cause, source last (busy, no answer, failed)."""
 
 
 # ---------------------------------------------------------------- one simulated call
@@ -210,10 +213,14 @@ class SimCall:
     """For each barge-in: from the callee's first word to our clearAudio arriving (ms)."""
     document: int = 0
     """Which XML document runs: a transfer starts a new one, and the old one stops."""
+    observer: Callable[[SimCall, str], None] | None = None
+    """Told of every event of the call as it happens (the demo's live lines)."""
 
     def note(self, what: str) -> None:
         self.events.append(what)
         log.debug("%s %s", self.call_uuid[:8], what)
+        if self.observer is not None:
+            self.observer(self, what)
 
 
 class Stream:
@@ -367,7 +374,13 @@ class PlivoSimulator:
     """Plivo's REST API (``rest_app``) plus the calls it places."""
 
     def __init__(
-        self, *, auth_id: str, auth_token: str, callees: Callable[[str], Callee], time_scale: float = 1.0
+        self,
+        *,
+        auth_id: str,
+        auth_token: str,
+        callees: Callable[[str], Callee],
+        observer: Callable[[SimCall, str], None] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.auth_id = auth_id
         self.auth_token = auth_token
@@ -376,6 +389,7 @@ class PlivoSimulator:
         then carry more of them); everything the stack decides runs on the frame clock, so nothing else
         changes."""
         self._callees = callees
+        self.observer = observer
         self.calls: dict[str, SimCall] = {}
         self.by_request: dict[str, SimCall] = {}
         self.streams: dict[str, Stream] = {}
@@ -486,7 +500,16 @@ class PlivoSimulator:
 
     async def _run(self, call: SimCall) -> None:
         try:
-            await asyncio.sleep(call.callee.ring_ms / 1000 * self.time_scale)
+            unanswered = call.callee.unanswered
+            ring_ms = call.callee.ring_ms
+            if unanswered and call.params.get("ring_timeout"):
+                ring_ms = min(ring_ms, int(call.params["ring_timeout"]) * 1000)
+            await asyncio.sleep(ring_ms / 1000 * self.time_scale)
+            if call.ended.is_set():  # cancelled while ringing
+                return
+            if unanswered:
+                await self._end(call, unanswered)
+                return
             call.answered_at = time.monotonic()
             xml = await self.post(
                 call.params["answer_url"],
@@ -598,6 +621,7 @@ class PlivoSimulator:
             while pending and origin + pending[0][1] <= call.audio_ms:
                 name, offset = pending.pop(0)
                 call.marks[name] = origin + round(offset)
+                call.note(name.replace("_", " "))
             current = self.streams.get(call.call_uuid)
             if current is not None and not current.closed.is_set():
                 await current.media(frame)
@@ -710,6 +734,7 @@ class PlivoSimulator:
         app.router.add_post(base, self._guarded(self._create))
         app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup))
         app.router.add_post(base + "{call_uuid}/", self._guarded(self._update))
+        app.router.add_delete("/v1/Account/{auth_id}/Request/{request_uuid}/", self._guarded(self._cancel))
         app.router.add_get("/v1/Account/{auth_id}/", self._guarded(self._account))
         return app
 
@@ -751,9 +776,11 @@ class PlivoSimulator:
             request_uuid=str(uuid.uuid4()),
             params=params,
             callee=self._callees(str(params["to"])),
+            observer=self.observer,
         )
         self.calls[call.call_uuid] = call
         self.by_request[call.request_uuid] = call
+        call.note(f"placed to {params['to']}")
         self.spawn(self._run(call))
         return web.json_response(
             {"api_id": str(uuid.uuid4()), "message": "call fired", "request_uuid": call.request_uuid},
@@ -770,6 +797,15 @@ class PlivoSimulator:
             return web.json_response({"error": "call not found"}, status=404)
         call.note("REST hangup")
         self.spawn(self._end(call, ("NORMAL_CLEARING", "Normal Hangup", 4000, "API")))
+        return web.Response(status=204)
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        """DELETE Request/{uuid}/: a call still ringing ends unanswered; others are not pending requests."""
+        call = self.by_request.get(request.match_info["request_uuid"])
+        if call is None or call.ended.is_set() or call.answered_at is not None:
+            return web.json_response({"error": "request not found"}, status=404)
+        call.note("REST cancel")
+        self.spawn(self._end(call, ("ORIGINATOR_CANCEL", "Originator Cancel", 4000, "API")))
         return web.Response(status=204)
 
     async def _update(self, request: web.Request) -> web.Response:

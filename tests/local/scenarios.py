@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.local.plivo_sim import Callee, Degrade, DropStream, HangUp, Press, Quiet, SimCall, Speak
+from tests.local.console import CallLines
+from tests.local.plivo_sim import SimCall
 from tests.local.stack import LocalStack
+from voiceagent_cli.callees import CalleeKind, number_for
 from voiceagent_cli.main import request_api
 
-FROM = "+14155550100"
+FROM = "+14155550199"
 Check = Callable[[dict[str, Any], SimCall], list[str]]
 
 
@@ -103,16 +105,33 @@ def _all_of(*checks: Check) -> Check:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A callee (``tests.local.callees``, by the number called) and the call's voicemail policy: played by
+    hand with ``voiceagent call --callee <callee> --policy <policy>`` against `make local`."""
+
     name: str
     title: str
-    to: str
+    callee: CalleeKind
     policy: str
-    callee: Callee
     outcome: str
     check: Check
     voicemail_message: str | None = None
     faults: tuple[tuple[str, int], ...] = ()
     """Webhook deliveries our side answers 503 first: (path, how many times)."""
+    caller: str = FROM
+    """The caller id: a scenario with faults has its own, so its faults hit its call only (several scenarios
+    call the same callee)."""
+
+    @property
+    def to(self) -> str:
+        return number_for(self.callee)
+
+    def by_hand(self) -> str:
+        """The command that plays this scenario against `make local`."""
+        message = f' --message "{self.voicemail_message}"' if self.voicemail_message else ""
+        return (
+            f"voiceagent call --callee {self.callee.value} --policy {self.policy}{message} --from {FROM} "
+            "--api-url http://127.0.0.1:3000 --no-sign"
+        )
 
 
 RETRIES = int(os.environ.get("PLIVO_CALLBACK_RETRIES", "2"))
@@ -122,99 +141,84 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "human",
         "A human answers, talks over the agent (barge-in), then presses # to end",
-        "+14155550101",
+        CalleeKind.HUMAN,
         "agent",
-        Callee((Quiet(400), Speak(700), Quiet(900), Speak(500), Quiet(900), Press("#"), Quiet(6000))),
         "human",
         _barge_in_and_goodbye,
     ),
     Scenario(
         "voicemail_hangup",
         "Voicemail answers; policy hangup",
-        "+14155550102",
+        CalleeKind.MACHINE_NO_BEEP,
         "hangup",
-        Callee((Speak(4000), Quiet(3000)), machine_after_ms=1500),
         "voicemail_hangup",
         _hung_up_by_policy,
     ),
     Scenario(
         "voicemail_transfer",
         "Voicemail answers; policy transfer to the voicemail XML",
-        "+14155550103",
+        CalleeKind.MACHINE_NO_BEEP,
         "transfer",
-        Callee((Speak(3000), Quiet(6000)), machine_after_ms=1500),
         "voicemail_left",
         _transferred,
         voicemail_message="Hi, this is Acme about your renewal.",
     ),
     Scenario(
         "voicemail_agent",
-        "Voicemail answers; policy agent: the stream leaves the message",
-        "+14155550104",
+        "Voicemail answers with a beep; policy agent: the stream leaves the message",
+        CalleeKind.MACHINE_BEEP,
         "agent",
-        Callee((Speak(3000), Quiet(12000)), machine_after_ms=1500),
         "voicemail_left",
         _agent_voicemail,
     ),
     Scenario(
         "dropped_stream",
         "The stream drops mid-call; the <Redirect> after the <Stream> reconnects it with a fresh token",
-        "+14155550105",
+        CalleeKind.DROPPED_STREAM,
         "agent",
-        Callee(
-            (Quiet(400), Speak(600), Quiet(800), DropStream(), Quiet(1500), Speak(500), Quiet(900), HangUp())
-        ),
         "human",
         _recovered,
     ),
     Scenario(
         "degraded_stream",
         "Plivo reports a degraded (slow) stream twice",
-        "+14155550106",
+        CalleeKind.DEGRADED_STREAM,
         "agent",
-        Callee((Quiet(300), Speak(600), Degrade(30), Quiet(600), Degrade(60), Quiet(600), HangUp())),
         "human",
         _degraded,
     ),
     Scenario(
         "answer_retried",
         "The answer webhook first answers 503; Plivo retries it (rc/rp on the URL) and the call goes on",
-        "+14155550107",
+        CalleeKind.HUMAN,
         "agent",
-        Callee((Quiet(300), Speak(600), Quiet(900), HangUp())),
         "human",
         _recovered_from("/plivo/answer", 1),
         faults=(("/plivo/answer", 1),),
+        caller="+14155550201",
     ),
     Scenario(
         "answer_fallback",
         "The answer URL fails every try; Plivo fetches the fallback URL, which serves the same XML",
-        "+14155550108",
+        CalleeKind.HUMAN,
         "agent",
-        Callee((Quiet(300), Speak(600), Quiet(900), HangUp())),
         "human",
         _recovered_from("/plivo/answer", 1 + RETRIES),
         faults=(("/plivo/answer", 1 + RETRIES),),
+        caller="+14155550202",
     ),
     Scenario(
         "machine_detection_retried",
         "Machine detection first answers 503; Plivo retries it and the transfer policy still runs",
-        "+14155550109",
+        CalleeKind.MACHINE_NO_BEEP,
         "transfer",
-        Callee((Speak(3000), Quiet(6000)), machine_after_ms=1500),
         "voicemail_left",
         _all_of(_recovered_from("/plivo/machine-detection", 1), _transferred),
         voicemail_message="Hi, this is Acme about your renewal.",
         faults=(("/plivo/machine-detection", 1),),
+        caller="+14155550203",
     ),
 )
-
-BY_NUMBER = {scenario.to: scenario for scenario in SCENARIOS}
-
-
-def callee_for(to: str) -> Callee:
-    scenario = BY_NUMBER.get(to)
-    return scenario.callee if scenario else Callee((Quiet(300), Speak(800), Quiet(1500), HangUp()))
 
 
 @dataclass
@@ -232,12 +236,14 @@ class Result:
         return dict(self.__dict__)
 
 
-async def play(stack: LocalStack, scenario: Scenario, timeout: float = 45.0) -> Result:
+async def play(
+    stack: LocalStack, scenario: Scenario, timeout: float = 45.0, lines: CallLines | None = None
+) -> Result:
     started = time.monotonic()
     base = stack.config.public_base_url
     for path, times in scenario.faults:
-        stack.faults.fail(path, scenario.to, times)
-    payload: dict[str, Any] = {"to": scenario.to, "from": FROM, "policy": scenario.policy}
+        stack.faults.fail(path, scenario.caller, times)
+    payload: dict[str, Any] = {"to": scenario.to, "from": scenario.caller, "policy": scenario.policy}
     if scenario.voicemail_message:
         payload["voicemail_message"] = scenario.voicemail_message
     loop = asyncio.get_running_loop()
@@ -254,6 +260,8 @@ async def play(stack: LocalStack, scenario: Scenario, timeout: float = 45.0) -> 
             [f"POST /calls: {placed.status_code} {body}"],
             time.monotonic() - started,
         )
+    if lines is not None:
+        lines.label(body["request_uuid"], scenario.name)
     call = stack.plivo.by_request[body["request_uuid"]]
     try:
         await asyncio.wait_for(call.finished.wait(), timeout)
@@ -267,8 +275,9 @@ async def play(stack: LocalStack, scenario: Scenario, timeout: float = 45.0) -> 
             time.monotonic() - started,
             call_uuid=call.call_uuid,
         )
+    # Found by the id POST /calls answered, as a user would.
     fetched = await loop.run_in_executor(
-        None, lambda: request_api("GET", f"{base}/calls/{call.call_uuid}", None, sign=False)
+        None, lambda: request_api("GET", f"{base}/calls/{body['placement_id']}", None, sign=False)
     )
     report = fetched.json()
     problems = []
@@ -294,13 +303,16 @@ spare (more, and frames queue up: the calls would no longer be heard in real tim
 
 
 async def play_all(
-    stack: LocalStack, scenarios: tuple[Scenario, ...] = SCENARIOS, at_once: int = AT_ONCE
+    stack: LocalStack,
+    scenarios: tuple[Scenario, ...] = SCENARIOS,
+    lines: CallLines | None = None,
+    at_once: int = AT_ONCE,
 ) -> list[Result]:
     """Every scenario, ``at_once`` calls in progress at a time, as a paced campaign would place them."""
     gate = asyncio.Semaphore(at_once)
 
     async def paced(scenario: Scenario) -> Result:
         async with gate:
-            return await play(stack, scenario)
+            return await play(stack, scenario, lines=lines)
 
     return list(await asyncio.gather(*(paced(scenario) for scenario in scenarios)))

@@ -1,12 +1,14 @@
 """The whole system on one machine: `make local` (this module) keeps it running; `make demo` plays calls.
 
-- HTTP gateway (default 127.0.0.1:3000): the HTTP API's paths, as HTTP API v2 events, into the real handlers.
+- HTTP gateway (default 127.0.0.1:3000): the HTTP API's paths, as HTTP API v2 events, into the real handlers;
+  it also serves the media WebSocket at /media, so one tunnel in front of it is enough for real Plivo.
 - WebSocket gateway (127.0.0.1:3001): streams as $connect/$default/$disconnect events, plus @connections.
-- Simulated Plivo REST API (127.0.0.1:3002), to which the plivo SDK is pointed.
+- Simulated Plivo REST API (127.0.0.1:3002), to which the plivo SDK is pointed (not in live mode).
 - DynamoDB and SSM from moto's server (127.0.0.1:3003), tables created from template.yaml — or a real
   DynamoDB when LOCAL_DYNAMODB_ENDPOINT is set.
-Ports, credentials and the public base URL come from environment variables (printed at start), so a tunnel
-can sit in front and a real Plivo number can be wired to it.
+Ports, credentials and the public base URL come from environment variables (printed at start).
+``LOCAL_PLIVO=live`` uses the real Plivo REST API with your credentials behind a tunnel
+(``voiceagent_cli.local_stack`` refuses settings that mix the two).
 """
 
 from __future__ import annotations
@@ -19,19 +21,41 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from tests.local import callees
+from tests.local.console import CallLines
 from tests.local.faults import Faults
 from tests.local.gateway import FUNCTIONS, Gateway
 from tests.local.lambda_pool import Lambdas
-from tests.local.plivo_sim import Callee, PlivoSimulator, Quiet, Speak
+from tests.local.plivo_sim import Callee, PlivoSimulator, SimCall
+from tests.local.preflight import LocalStackError, check_ports
+from voiceagent_cli.local_stack import (
+    AUTH_TOKEN_PARAMETER,
+    LOCAL_AUTH_ID,
+    LOCAL_AUTH_TOKEN,
+    PORTS,
+    MixedSettings,
+    PlivoMode,
+    mixed_settings,
+    plivo_mode,
+    public_urls,
+)
 
 TABLE_NAME = "calls-local"
-AUTH_TOKEN_PARAM = "/plivo-voice-agent/local/auth-token"
+AUTH_TOKEN_PARAM = AUTH_TOKEN_PARAMETER
+DEMO_IGNORES = (
+    "LOCAL_PLIVO",
+    "PLIVO_AUTH_ID",
+    "PLIVO_AUTH_TOKEN",
+    "LOCAL_PUBLIC_BASE_URL",
+    "LOCAL_WEBSOCKET_URL",
+)
+"""Live-mode settings the demo (always the simulated Plivo) leaves aside, saying so."""
 
 
 def _free_port(host: str) -> int:
@@ -56,30 +80,63 @@ class LocalConfig:
     dynamodb_endpoint: str | None
     containers: int
     """Warm containers per function (``LOCAL_LAMBDA_CONTAINERS``); a pool grows to twice that when busy."""
+    mode: PlivoMode = PlivoMode.SIMULATED
+    ignored: tuple[str, ...] = ()
+    """Variables set in the environment that this run leaves aside (the demo's live-mode settings)."""
 
     @classmethod
-    def from_env(cls, *, ephemeral: bool = False) -> LocalConfig:
-        env = os.environ
+    def from_env(cls, *, ephemeral: bool = False, simulated_only: bool = False) -> LocalConfig:
+        """The configuration the environment describes; ``MixedSettings`` when it mixes the simulated Plivo
+        and the real one. ``simulated_only`` (the demo) leaves live-mode settings aside instead."""
+        env = dict(os.environ)
+        ignored = tuple(name for name in DEMO_IGNORES if simulated_only and env.get(name))
+        for name in ignored:
+            env.pop(name)
         host = env.get("LOCAL_HOST", "127.0.0.1")
+        ephemeral = ephemeral or env.get("LOCAL_EPHEMERAL_PORTS", "").lower() in ("1", "true", "yes")
 
-        def port(name: str, default: int) -> int:
-            return _free_port(host) if ephemeral else int(env.get(name, default))
+        def port(name: str) -> int:
+            return _free_port(host) if ephemeral else int(env.get(name, PORTS[name]))
 
-        http_port, ws_port = port("LOCAL_HTTP_PORT", 3000), port("LOCAL_WS_PORT", 3001)
+        http_port, ws_port = port("LOCAL_HTTP_PORT"), port("LOCAL_WS_PORT")
+        mode = plivo_mode(env)
+        base_url, websocket_url = public_urls(env, host, http_port, ws_port)
+        problems = mixed_settings(env, mode, base_url, websocket_url)
+        if problems:
+            raise MixedSettings(problems)
         return cls(
             host=host,
             http_port=http_port,
             ws_port=ws_port,
-            plivo_port=port("LOCAL_PLIVO_PORT", 3002),
-            moto_port=port("LOCAL_MOTO_PORT", 3003),
-            dynamodb_port=port("LOCAL_MOTO_DYNAMODB_PORT", 3004),
-            auth_id=env.get("PLIVO_AUTH_ID", "MALOCALSTACK00000000"),
-            auth_token=env.get("PLIVO_AUTH_TOKEN", "local-plivo-auth-token"),
-            public_base_url=env.get("LOCAL_PUBLIC_BASE_URL", f"http://{host}:{http_port}"),
-            websocket_url=env.get("LOCAL_WEBSOCKET_URL", f"ws://{host}:{ws_port}"),
+            plivo_port=port("LOCAL_PLIVO_PORT"),
+            moto_port=port("LOCAL_MOTO_PORT"),
+            dynamodb_port=port("LOCAL_MOTO_DYNAMODB_PORT"),
+            auth_id=env.get("PLIVO_AUTH_ID", LOCAL_AUTH_ID),
+            auth_token=env.get("PLIVO_AUTH_TOKEN", LOCAL_AUTH_TOKEN),
+            public_base_url=base_url,
+            websocket_url=websocket_url,
             dynamodb_endpoint=env.get("LOCAL_DYNAMODB_ENDPOINT") or None,
             containers=int(env.get("LOCAL_LAMBDA_CONTAINERS", "4")),
+            mode=mode,
+            ignored=ignored,
         )
+
+    @property
+    def live(self) -> bool:
+        return self.mode is PlivoMode.LIVE
+
+    def ports(self) -> dict[str, int]:
+        """The ports this configuration binds (the simulated Plivo's only when it runs)."""
+        ports = {
+            "LOCAL_HTTP_PORT": self.http_port,
+            "LOCAL_WS_PORT": self.ws_port,
+            "LOCAL_PLIVO_PORT": self.plivo_port,
+            "LOCAL_MOTO_PORT": self.moto_port,
+            "LOCAL_MOTO_DYNAMODB_PORT": self.dynamodb_port,
+        }
+        if self.live:
+            del ports["LOCAL_PLIVO_PORT"]
+        return ports
 
     def function_environment(self) -> dict[str, str]:
         """What template.yaml's Globals give the functions, pointed at the local services. Every other
@@ -98,7 +155,8 @@ class LocalConfig:
             "CALLS_TABLE_NAME": os.environ.get("CALLS_TABLE_NAME", TABLE_NAME),
             "PLIVO_AUTH_ID": self.auth_id,
             "PLIVO_AUTH_TOKEN_PARAM": AUTH_TOKEN_PARAM,
-            "PLIVO_API_BASE_URL": f"http://{self.host}:{self.plivo_port}",
+            # Live: empty, which the functions read as "Plivo's own API".
+            "PLIVO_API_BASE_URL": "" if self.live else f"http://{self.host}:{self.plivo_port}",
             "WEBSOCKET_URL": self.websocket_url,
             "WEBSOCKET_MANAGEMENT_ENDPOINT": f"http://{self.host}:{self.ws_port}",
             "PUBLIC_BASE_URL": self.public_base_url,
@@ -150,8 +208,9 @@ def _start_moto(config: LocalConfig) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(
-                f"moto's server exited with {server.returncode} (is port {config.moto_port} free?)"
+            raise LocalStackError(
+                f"moto's server exited with {server.returncode} (is port {config.moto_port}, "
+                "LOCAL_MOTO_PORT, free?)"
             )
         with contextlib.suppress(OSError):
             for port in (config.moto_port, config.dynamodb_port):
@@ -159,13 +218,14 @@ def _start_moto(config: LocalConfig) -> subprocess.Popen[bytes]:
             return server
         time.sleep(0.1)
     server.kill()
-    raise RuntimeError("moto's server did not start within 30 s")
+    raise LocalStackError("moto's server did not start within 30 s (a busy machine? run again)")
 
 
 def _prepare_aws(config: LocalConfig) -> subprocess.Popen[bytes] | None:
     """Start moto's server (unless a real DynamoDB is configured) and create the table and the SSM token."""
     import boto3
 
+    from tests.support import constants
     from tests.support.template import table_definition
 
     server = _start_moto(config)
@@ -173,48 +233,64 @@ def _prepare_aws(config: LocalConfig) -> subprocess.Popen[bytes] | None:
     dynamodb = boto3.client(
         "dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"], region_name=env["AWS_DEFAULT_REGION"]
     )
-    with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
-        dynamodb.create_table(TableName=env["CALLS_TABLE_NAME"], **table_definition("CallsTable"))
-    boto3.client(
-        "ssm", endpoint_url=env["AWS_ENDPOINT_URL_SSM"], region_name=env["AWS_DEFAULT_REGION"]
-    ).put_parameter(Name=AUTH_TOKEN_PARAM, Value=config.auth_token, Type="SecureString", Overwrite=True)
+    ssm = boto3.client("ssm", endpoint_url=env["AWS_ENDPOINT_URL_SSM"], region_name=env["AWS_DEFAULT_REGION"])
+    # The stack's own table and token, and those the sample events in events/ were made for, so
+    # `sam local invoke -e events/… --env-vars events/env/sam-local-invoke.json` works against this moto.
+    for table, parameter, token in (
+        (env["CALLS_TABLE_NAME"], AUTH_TOKEN_PARAM, config.auth_token),
+        (constants.TABLE_NAME, constants.AUTH_TOKEN_PARAM, constants.TEST_AUTH_TOKEN),
+    ):
+        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+            dynamodb.create_table(TableName=table, **table_definition("CallsTable"))
+        ssm.put_parameter(Name=parameter, Value=token, Type="SecureString", Overwrite=True)
     return server
-
-
-def default_callee(_to: str) -> Callee:
-    """Who answers a call placed outside the demo: someone who says hello and listens."""
-    return Callee(script=(Quiet(300), Speak(800), Quiet(1500)))
 
 
 class LocalStack:
     def __init__(
-        self, config: LocalConfig, callees: Callable[[str], Callee] = default_callee, time_scale: float = 1.0
+        self,
+        config: LocalConfig,
+        callees: Callable[[str], Callee] = callees.callee_for,
+        observer: Callable[[SimCall, str], None] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.config = config
         os.environ.update(config.function_environment())
         self.lambdas = Lambdas(FUNCTIONS, warm=config.containers, cap=2 * config.containers)
         self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", lambdas=self.lambdas)
         self.plivo = PlivoSimulator(
-            auth_id=config.auth_id, auth_token=config.auth_token, callees=callees, time_scale=time_scale
+            auth_id=config.auth_id,
+            auth_token=config.auth_token,
+            callees=callees,
+            observer=observer,
+            time_scale=time_scale,
         )
         self.faults = Faults()
         self._runners: list[web.AppRunner] = []
         self._moto: Any = None
 
     async def start(self) -> None:
+        """Start everything, or raise ``LocalStackError`` saying what is in the way."""
+        check_ports(self.config.host, self.config.ports())
         loop = asyncio.get_running_loop()
         self._moto = await loop.run_in_executor(None, _prepare_aws, self.config)
+        await loop.run_in_executor(None, callees.prepare)
         await self.lambdas.start(prime=self.gateway.priming_events())
         http_app = self.gateway.http_app()
         http_app.middlewares.append(self.faults.middleware)
-        for app, port in (
+        apps = [
             (http_app, self.config.http_port),
             (self.gateway.ws_app(), self.config.ws_port),
-            (self.plivo.rest_app(), self.config.plivo_port),
-        ):
+        ]
+        if not self.config.live:
+            apps.append((self.plivo.rest_app(), self.config.plivo_port))
+        for app, port in apps:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, self.config.host, port).start()
+            try:
+                await web.TCPSite(runner, self.config.host, port).start()
+            except OSError as exc:  # taken between the check and now
+                raise LocalStackError(f"port {port} could not be bound ({exc.strerror}): run again") from exc
             self._runners.append(runner)
 
     async def stop(self) -> None:
@@ -228,29 +304,59 @@ class LocalStack:
             self._moto.wait(timeout=10)
 
     def describe(self) -> str:
-        c = self.config
-        return "\n".join(
-            [
-                "local stack running:",
-                f"  HTTP API        {c.public_base_url}  (webhooks: /plivo/answer, /plivo/hangup, …; /calls)",
-                f"  WebSocket API   {c.websocket_url}  (@connections at http://{c.host}:{c.ws_port})",
-                f"  Plivo REST API  http://{c.host}:{c.plivo_port}  (simulated; auth id {c.auth_id})",
-                f"  DynamoDB        {c.dynamodb_endpoint or f'moto at http://{c.host}:{c.dynamodb_port}'}",
-                f"  SSM, …          moto at http://{c.host}:{c.moto_port}",
-                "  env: LOCAL_HTTP_PORT LOCAL_WS_PORT LOCAL_PLIVO_PORT LOCAL_MOTO_PORT",
-                "       LOCAL_MOTO_DYNAMODB_PORT PLIVO_AUTH_ID",
-                "       PLIVO_AUTH_TOKEN LOCAL_PUBLIC_BASE_URL LOCAL_WEBSOCKET_URL LOCAL_DYNAMODB_ENDPOINT",
-                "       and the functions' PLIVO_CALLBACK_RETRIES STREAM_RECOVERY_MAX_ATTEMPTS",
-                "       STREAM_RECOVERY_APOLOGY",
-                "  place a call:   .venv/bin/voiceagent call --to +14155550123 --from +14155550100",
-                f"                  --api-url {c.public_base_url} --no-sign",
-            ]
-        )
+        return describe(self.config)
+
+
+def describe(c: LocalConfig) -> str:
+    """What runs where, and how to place a call: printed when the stack has started."""
+    local_api = f"http://{c.host}:{c.http_port}"
+    plivo = (
+        f"  Plivo REST API  Plivo's own (LIVE: real calls, real charges; auth id {c.auth_id})"
+        if c.live
+        else f"  Plivo REST API  http://{c.host}:{c.plivo_port}  (simulated; auth id {c.auth_id})"
+    )
+    lines = [
+        f"local stack running ({c.mode.value} Plivo):",
+        f"  HTTP API        {local_api}  (webhooks: /plivo/answer, /plivo/hangup, …; /calls)",
+        f"  WebSocket API   ws://{c.host}:{c.ws_port}  (@connections; also {local_api}/media)",
+        plivo,
+        f"  DynamoDB        {c.dynamodb_endpoint or f'moto at http://{c.host}:{c.dynamodb_port}'}",
+        f"  SSM, …          moto at http://{c.host}:{c.moto_port}",
+    ]
+    if c.live:
+        lines += [
+            f"  Plivo calls     {c.public_base_url} (webhooks) and {c.websocket_url} (audio),"
+            " through your tunnel",
+            "  check the wiring: make doctor   (same variables)",
+            "  call your phone: .venv/bin/voiceagent call --to +1YOURPHONE --from +1YOURPLIVONUMBER",
+        ]
+    else:
+        lines += [
+            "  simulated callees: voiceagent call --callee human|machine-beep|machine-no-beep|busy|"
+            "no-answer|failed|hangup-after=N|dropped-stream|degraded-stream",
+            "  place a call:    .venv/bin/voiceagent call --callee machine-beep --policy agent "
+            "--from +14155550199",
+        ]
+    lines += [
+        f"                   --api-url {local_api} --no-sign   (then: voiceagent report ID --follow)",
+        "  env: LOCAL_PLIVO LOCAL_HTTP_PORT LOCAL_WS_PORT LOCAL_PLIVO_PORT LOCAL_MOTO_PORT",
+        "       LOCAL_MOTO_DYNAMODB_PORT PLIVO_AUTH_ID PLIVO_AUTH_TOKEN LOCAL_PUBLIC_BASE_URL",
+        "       LOCAL_WEBSOCKET_URL LOCAL_DYNAMODB_ENDPOINT LOCAL_LAMBDA_CONTAINERS, and every stack setting",
+    ]
+    lines += [f"  ignored here: {name} (the demo always uses the simulated Plivo)" for name in c.ignored]
+    return "\n".join(lines)
 
 
 async def _serve() -> None:
-    stack = LocalStack(LocalConfig.from_env())
-    await stack.start()
+    lines = CallLines()
+    stack = LocalStack(LocalConfig.from_env(), observer=lines)
+    if stack.config.live:
+        stack.gateway.access_log = lines.print  # Plivo's webhooks as they arrive through the tunnel
+    try:
+        await stack.start()
+    except BaseException:
+        await stack.stop()
+        raise
     print(stack.describe(), flush=True)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -260,6 +366,16 @@ async def _serve() -> None:
     await stack.stop()
 
 
+def run(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
+    """Run `make local` or `make demo`: a problem with the settings or the ports is one message, exit 2."""
+    try:
+        return asyncio.run(main()) or 0
+    except MixedSettings as exc:
+        print(f"error: the local stack will not start with these settings:\n{exc}", file=sys.stderr)
+    except LocalStackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    asyncio.run(_serve())
-    sys.exit(0)
+    sys.exit(run(_serve))

@@ -42,3 +42,14 @@ DOCTOR_CHECKS = (
     "alarm subscribers",
 )
 """What `voiceagent doctor` checks on a healthy stack, in order (a deployed one adds "stack" first)."""
+
+FUNCTION_SETTINGS = {
+    "STAGE": STAGE,
+    "CALLS_TABLE_NAME": TABLE_NAME,
+    "PLIVO_AUTH_ID": TEST_AUTH_ID,
+    "PLIVO_AUTH_TOKEN_PARAM": AUTH_TOKEN_PARAM,
+    "STREAM_TOKEN_SECRET_PARAM": "",
+    "WEBSOCKET_URL": WEBSOCKET_URL,
+    "PUBLIC_BASE_URL": "",
+}
+"""The functions' settings the sample events are made for (the tests' environment and events/env/)."""

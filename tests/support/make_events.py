@@ -199,11 +199,22 @@ UNANSWERED = {"AnswerTime": "", "Duration": "0", "BillDuration": "0"}
 
 
 def calls_event(
-    body: str, *, method: str = "POST", path: str = "/calls", headers: Mapping[str, str] | None = None
+    body: str,
+    *,
+    method: str = "POST",
+    path: str = "/calls",
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """POST /calls as HTTP API delivers it after IAM authorisation (the caller's identity in the context)."""
+    """A /calls request as HTTP API delivers it after IAM authorisation (the caller's identity in context)."""
     event = http_event(
-        path, raw_body=body, sign="missing", base64_body=False, content_type="application/json", method=method
+        path,
+        raw_body=body,
+        sign="missing",
+        base64_body=False,
+        content_type="application/json",
+        method=method,
+        query=query,
     )
     event["headers"].update(headers or {})
     event["requestContext"]["authorizer"] = {
@@ -221,10 +232,18 @@ def calls_event(
     return event
 
 
-def report_event(call_uuid: str) -> dict[str, Any]:
-    event = calls_event("", method="GET", path=f"/calls/{call_uuid}")
-    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /calls/{call_uuid}"
-    event["pathParameters"] = {"call_uuid": call_uuid}
+def report_event(call_id: str, *, method: str = "GET", suffix: str = "") -> dict[str, Any]:
+    """GET /calls/{call_id} (or, with ``suffix="/hangup"``, POST /calls/{call_id}/hangup)."""
+    event = calls_event("", method=method, path=f"/calls/{call_id}{suffix}")
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} /calls/{{call_id}}{suffix}"
+    event["pathParameters"] = {"call_id": call_id}
+    return event
+
+
+def list_event(**query: str) -> dict[str, Any]:
+    """GET /calls with a query string."""
+    event = calls_event("", method="GET", query=query)
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /calls"
     return event
 
 
@@ -512,7 +531,16 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     },
     "stream_status_missing_event": lambda: http_event("/plivo/stream-status", form=STREAM_FORM),
     "calls_report": lambda: report_event(c.CALL_UUID),
-    "calls_report_invalid_uuid": lambda: report_event("not..valid"),
+    "calls_report_by_placement": lambda: report_event(c.PLACEMENT_ID),
+    "calls_report_by_request": lambda: report_event(c.REQUEST_UUID),
+    "calls_report_invalid_uuid": lambda: report_event("no$such*id"),
+    "calls_hangup": lambda: report_event(c.CALL_UUID, method="POST", suffix="/hangup"),
+    "calls_hangup_by_placement": lambda: report_event(c.PLACEMENT_ID, method="POST", suffix="/hangup"),
+    "calls_list": lambda: list_event(limit="10"),
+    "calls_list_filtered": lambda: list_event(
+        since="2024-11-24T00:00:00Z", until="2024-11-25T00:00:00Z", number=c.TO_NUMBER, outcome="human"
+    ),
+    "calls_list_invalid": lambda: list_event(outcome="maybe", limit="1000", since="yesterday", colour="red"),
     "stream_connect": lambda: signed_connect(),
     "stream_connect_second_token": lambda: {
         **signed_connect(query=token_query(c.FAR_FUTURE, token_id=SECOND_TOKEN_ID)),
@@ -562,11 +590,50 @@ def render(name: str) -> str:
     return json.dumps(CASES[name](), indent=2, sort_keys=True) + "\n"
 
 
+ENV_FILE = EVENTS_DIR / "env" / "sam-local-invoke.json"
+"""The functions' environment for these events (``sam local invoke --env-vars``; ``make invoke``)."""
+DOCKER_HOST = "http://host.docker.internal"
+"""This machine seen from a `sam local invoke` container (on Linux: ``--add-host
+host.docker.internal:host-gateway``): `make local`'s moto (3003) and simulated Plivo (3002)."""
+
+
+def function_environment() -> dict[str, str]:
+    """What template.yaml's Globals give the functions, with the values the events were made for: the test
+    auth token in SSM (`make local`'s moto keeps it too), the test table, the test API domains and stage."""
+    return {
+        **c.FUNCTION_SETTINGS,
+        "POWERTOOLS_SERVICE_NAME": "plivo-voice-agent",
+        "POWERTOOLS_METRICS_NAMESPACE": "PlivoVoiceAgentLocal",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_ENDPOINT_URL_DYNAMODB": f"{DOCKER_HOST}:3003",
+        "AWS_ENDPOINT_URL_SSM": f"{DOCKER_HOST}:3003",
+        "WEBSOCKET_MANAGEMENT_ENDPOINT": f"{DOCKER_HOST}:3001",
+        "PLIVO_API_BASE_URL": f"{DOCKER_HOST}:3002",
+    }
+
+
+EVENT_ENVIRONMENT = {"answer_custom_domain": {"PUBLIC_BASE_URL": c.CUSTOM_DOMAIN_BASE}}
+"""Events made for a stack configured otherwise (``sam local invoke``: put these in the env-vars file)."""
+EVENT_PREREQUISITES = dict.fromkeys(
+    ("stream_connect", "stream_connect_second_token"), (("answer", "answer_outbound"),)
+)
+"""Events that act only on a call in a given state, and the (function, event) pairs that put it there: a
+stream connects only to an answered call."""
+
+
+def render_environment() -> str:
+    return json.dumps({"Parameters": function_environment()}, indent=2, sort_keys=True) + "\n"
+
+
 def main(out_dir: Path = EVENTS_DIR) -> int:
     out_dir.mkdir(exist_ok=True)
     for name in CASES:
         (out_dir / f"{name}.json").write_text(render(name))
-    print(f"wrote {len(CASES)} events to {out_dir}")
+    env_file = out_dir / ENV_FILE.relative_to(EVENTS_DIR)
+    env_file.parent.mkdir(exist_ok=True)
+    env_file.write_text(render_environment())
+    print(f"wrote {len(CASES)} events to {out_dir}, and their functions' environment to {env_file}")
     return 0
 
 

@@ -19,7 +19,9 @@ MOTO_ACCOUNT = "123456789012"
 
 
 def placement(policy: str, **extra: Any) -> None:
-    open_store().placements.create(
+    """A placement Plivo accepted, as ``POST /calls`` leaves it (with its RequestUUID pointer)."""
+    placements = open_store().placements
+    placements.create(
         c.PLACEMENT_ID,
         {
             "state": "requested",
@@ -30,6 +32,7 @@ def placement(policy: str, **extra: Any) -> None:
         },
         utcnow(),
     )
+    placements.update(c.PLACEMENT_ID, utcnow(), request_uuid=c.REQUEST_UUID)
 
 
 def answered(lambda_context: Any) -> None:

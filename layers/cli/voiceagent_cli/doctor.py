@@ -38,6 +38,7 @@ from voiceagent.aws import error_code
 from voiceagent.plivo.rest import Deadline, PlivoApiError, gateway_for
 from voiceagent.settings import PLIVO_AUTH_ID_PATTERN
 from voiceagent.streams import tokens
+from voiceagent_cli import local_stack
 from voiceagent_cli.plivo_signing import signed_form_headers
 from voiceagent_cli.websocket_probe import ACCEPTED, ProbeError, upgrade_status
 
@@ -54,9 +55,9 @@ USABLE_STACK_STATES = frozenset(
 )
 
 # `make local` (tests/local/stack.py): the same environment variables and defaults.
-LOCAL_AUTH_ID = "MALOCALSTACK00000000"
-LOCAL_AUTH_TOKEN_PARAMETER = "/plivo-voice-agent/local/auth-token"  # noqa: S105 - a parameter name
-LOCAL_REGION = "us-east-1"
+LOCAL_AUTH_ID = local_stack.LOCAL_AUTH_ID
+LOCAL_AUTH_TOKEN_PARAMETER = local_stack.AUTH_TOKEN_PARAMETER
+LOCAL_REGION = local_stack.REGION
 
 
 class Status(StrEnum):
@@ -169,18 +170,22 @@ def local_target(environ: Mapping[str, str], base_url: str | None = None) -> Tar
 
     host = environ.get("LOCAL_HOST", "127.0.0.1")
 
-    def local(variable: str, port: str) -> str:
-        return f"http://{host}:{environ.get(variable, port)}"
+    def port(variable: str) -> int:
+        return int(environ.get(variable, local_stack.PORTS[variable]))
 
-    base = (base_url or environ.get("LOCAL_PUBLIC_BASE_URL") or local("LOCAL_HTTP_PORT", "3000")).rstrip("/")
-    websocket = environ.get("LOCAL_WEBSOCKET_URL") or local("LOCAL_WS_PORT", "3001").replace("http", "ws", 1)
+    def local(variable: str) -> str:
+        return f"http://{host}:{port(variable)}"
+
+    mode = local_stack.plivo_mode(environ)
+    urls = {**environ, **({"LOCAL_PUBLIC_BASE_URL": base_url} if base_url else {})}
+    base, websocket = local_stack.public_urls(urls, host, port("LOCAL_HTTP_PORT"), port("LOCAL_WS_PORT"))
     session = boto3.session.Session(
         aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", "local"),
         region_name=environ.get("AWS_DEFAULT_REGION", LOCAL_REGION),
     )
     return Target(
-        description=f"local stack at {base}",
+        description=f"local stack at {base} ({mode.value} Plivo)",
         webhook_base=base,
         urls={
             **{output: base + path for output, path in WEBHOOK_OUTPUTS.items()},
@@ -190,9 +195,9 @@ def local_target(environ: Mapping[str, str], base_url: str | None = None) -> Tar
         auth_id=environ.get("PLIVO_AUTH_ID", LOCAL_AUTH_ID),
         auth_token_parameter=LOCAL_AUTH_TOKEN_PARAMETER,
         stream_key_parameter=None,
-        plivo_api_base_url=local("LOCAL_PLIVO_PORT", "3002"),
+        plivo_api_base_url=None if mode is local_stack.PlivoMode.LIVE else local("LOCAL_PLIVO_PORT"),
         alarm_topic_arn=None,
-        ssm=session.client("ssm", endpoint_url=local("LOCAL_MOTO_PORT", "3003")),
+        ssm=session.client("ssm", endpoint_url=local("LOCAL_MOTO_PORT")),
         sns=None,
     )
 

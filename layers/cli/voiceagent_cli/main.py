@@ -1,7 +1,11 @@
-"""Command line for campaign engineers: ``voiceagent call …`` places a call and
-``voiceagent report CALL_UUID`` shows its timeline, both through the stack's IAM-authorised API
-(SigV4-signed with your AWS credentials): no Plivo secret on your machine, and the same code path as the API.
-``voiceagent doctor`` checks a deployed stack (or the local one) end to end before a real call.
+"""Command line for campaign engineers, through the stack's IAM-authorised API (SigV4-signed with your AWS
+credentials: no Plivo secret on your machine, and the same code path as the API):
+
+  voiceagent call …          place a call (``--callee KIND`` picks a simulated callee of the local stack)
+  voiceagent calls           list recent calls (filters: time, number, outcome, placement)
+  voiceagent report ID       a call's timeline, by its placement id, request_uuid or CallUUID (--follow)
+  voiceagent hangup ID       end a call (a ringing one is cancelled)
+  voiceagent doctor          check a deployed stack (or the local one) end to end before a real call
 """
 
 from __future__ import annotations
@@ -11,35 +15,63 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
-from pydantic import ValidationError
 
-from voiceagent.calls.placing import MachineDetectionTuning, PlaceCallRequest
+from voiceagent.calls.placing import PlaceCallRequest
 from voiceagent.settings import MachinePolicy
-from voiceagent_cli import doctor
-from voiceagent_cli.tables import render_table
+from voiceagent.validation import InvalidRequest, validate
+from voiceagent_cli import callees, doctor
+from voiceagent_cli.tables import render_calls, render_entry, render_table
 
 API_URL_ENV = "VOICEAGENT_API_URL"
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+OPTION_NAMES = {
+    "to": "--to",
+    "from": "--from",
+    "policy": "--policy",
+    "voicemail_message": "--message",
+    "voicemail_audio_url": "--audio-url",
+    "voicemail_voice": "--voice",
+    "machine_detection_time": "--detection-time",
+    "ring_timeout": "--ring-timeout",
+    "placement_id": "--placement-id",
+    "request": "the call",
+    "tuning": "--tuning",
+    **{
+        f"tuning.{name}": f"--tuning {name}"
+        for name in (
+            "initial_silence",
+            "maximum_speech_length",
+            "maximum_words",
+            "initial_greeting",
+            "silence",
+        )
+    },
+}
+"""The API's field names as this command's options, so a refused value names what the user typed."""
 
 
 class CliError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
-def _tuning(pairs: Sequence[str]) -> MachineDetectionTuning | None:
+def _tuning(pairs: Sequence[str]) -> dict[str, int] | None:
     if not pairs:
         return None
-    values: dict[str, Any] = {}
+    values: dict[str, int] = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator or not value.isdigit():
             raise CliError(f"--tuning takes NAME=MILLISECONDS, got {pair!r}")
         values[name.replace("-", "_")] = int(value)
-    return MachineDetectionTuning.model_validate(values)
+    return values
 
 
 def _signed_headers(method: str, url: str, body: bytes | None) -> dict[str, str]:
@@ -71,45 +103,155 @@ def _api_url(value: str | None) -> str:
     return url.rstrip("/")
 
 
-def _call(args: argparse.Namespace) -> int:
-    request = PlaceCallRequest(
-        to=args.to,
-        from_=args.from_,
-        policy=MachinePolicy(args.policy) if args.policy else None,
-        voicemail_message=args.message,
-        voicemail_audio_url=args.audio_url,
-        voicemail_voice=args.voice,
-        machine_detection_time=args.detection_time,
-        tuning=_tuning(args.tuning),
-        placement_id=args.placement_id,
-    )
-    response = request_api(
-        "POST",
-        f"{_api_url(args.api_url)}/calls",
-        request.model_dump(mode="json", by_alias=True, exclude_none=True),
-        sign=not args.no_sign,
-    )
-    print(json.dumps(response.json(), indent=2) if response.content else response.status_code)
-    return 0 if response.ok else 1
-
-
-def _report(args: argparse.Namespace) -> int:
-    response = request_api(
-        "GET", f"{_api_url(args.api_url)}/calls/{args.call_uuid}", None, sign=not args.no_sign
-    )
-    body = response.json() if response.content else {}
+def _api(args: argparse.Namespace, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+    """The API's JSON answer; ``CliError`` with the API's own message when it refused."""
+    response = request_api(method, f"{_api_url(args.api_url)}{path}", payload, sign=not args.no_sign)
+    try:
+        body = response.json() if response.content else {}
+    except ValueError:
+        body = {"message": response.text[:300]}
     if not response.ok:
-        print(json.dumps(body, indent=2), file=sys.stderr)
-        return 1
-    print(json.dumps(body, indent=2) if args.json else render_table(body))
+        message = body.get("message") if isinstance(body, dict) else None
+        raise ApiRefused(response.status_code, str(message or body))
+    return body
+
+
+class ApiRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"the API answered {status}: {message}")
+
+
+def _destination(args: argparse.Namespace) -> str:
+    if not args.callee:
+        return str(args.to)
+    host = urlsplit(_api_url(args.api_url)).hostname or ""
+    if host not in _LOCAL_HOSTS:
+        raise CliError(
+            "--callee picks a simulated callee of the local stack (make local), and this API is not on this "
+            "machine: give --to a real number"
+        )
+    try:
+        return callees.parse(args.callee)
+    except ValueError as exc:
+        raise CliError(f"--callee {exc}") from None
+
+
+def _call(args: argparse.Namespace) -> int:
+    fields = {
+        "to": _destination(args),
+        "from": args.from_,
+        "policy": args.policy,
+        "voicemail_message": args.message,
+        "voicemail_audio_url": args.audio_url,
+        "voicemail_voice": args.voice,
+        "machine_detection_time": args.detection_time,
+        "ring_timeout": args.ring_timeout,
+        "tuning": _tuning(args.tuning),
+        "placement_id": args.placement_id,
+    }
+    request = validate(
+        PlaceCallRequest, {k: v for k, v in fields.items() if v is not None}, names=OPTION_NAMES
+    )
+    body = _api(args, "POST", "/calls", request.model_dump(mode="json", by_alias=True, exclude_none=True))
+    print(json.dumps(body, indent=2))
+    placement_id = body.get("placement_id") if isinstance(body, dict) else None
+    if placement_id:
+        print(f"follow it: voiceagent report {placement_id} --follow", file=sys.stderr)
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    path = f"/calls/{quote(args.call_id, safe='')}"
+    if not args.follow:
+        report = _api(args, "GET", path)
+        print(json.dumps(report, indent=2) if args.json else render_table(report))
+        return 0
+    report = follow(lambda: _api(args, "GET", path), interval=args.interval, out=print)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print()
+        print(render_table(report))
+    return 0
+
+
+def follow(
+    read: Callable[[], dict[str, Any]],
+    *,
+    interval: float,
+    out: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Print a call's timeline as it grows, until the call is over; returns the last report."""
+    shown = 0
+    state = None
+    while True:
+        report = read()
+        if report.get("state") != state:
+            state = report.get("state")
+            out(f"--- {report.get('call_uuid') or report.get('placement_id')}: {state}")
+        for entry in report.get("timeline", [])[shown:]:
+            out(render_entry(entry))
+        shown = len(report.get("timeline", []))
+        if not report.get("in_progress"):
+            return report
+        sleep(interval)
+
+
+def _calls(args: argparse.Namespace) -> int:
+    query = {
+        name: value
+        for name, value in (
+            ("since", args.since),
+            ("until", args.until),
+            ("number", args.number),
+            ("outcome", args.outcome),
+            ("placement", args.placement),
+            ("limit", args.limit),
+            ("cursor", args.cursor),
+        )
+        if value is not None
+    }
+    while True:
+        page = _api(args, "GET", f"/calls?{urlencode(query)}" if query else "/calls")
+        print(json.dumps(page, indent=2) if args.json else render_calls(page))
+        if not (args.all and page.get("next_cursor")):
+            break
+        query["cursor"] = page["next_cursor"]
+    if page.get("next_cursor") and not args.all and not args.json:
+        print(f"more: voiceagent calls … --cursor {page['next_cursor']}  (or --all)")
+    return 0
+
+
+def _hangup(args: argparse.Namespace) -> int:
+    body = _api(args, "POST", f"/calls/{quote(args.call_id, safe='')}/hangup")
+    words = {
+        "hung_up": "hung up",
+        "cancelled": "cancelled while it was ringing",
+        "already_ended": "had already ended",
+    }
+    print(f"{body.get('call_uuid') or body.get('placement_id')}: {words.get(body['result'], body['result'])}")
+    return 0
+
+
+def _add_api_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--api-url", help=f"the stack's API base URL (default: ${API_URL_ENV})")
+    command.add_argument("--no-sign", action="store_true", help="do not SigV4-sign (local stack)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voiceagent", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="voiceagent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     call = commands.add_parser("call", help="place an outbound call")
-    call.add_argument("--to", required=True, help="destination number (E.164) or sip: URI")
+    to = call.add_mutually_exclusive_group(required=True)
+    to.add_argument("--to", help="destination number (E.164) or sip: URI")
+    to.add_argument(
+        "--callee",
+        metavar="KIND",
+        help=f"local stack only: call a simulated callee instead of --to; one of: {callees.CHOICES}",
+    )
     call.add_argument(
         "--from", dest="from_", required=True, help="caller id (a number on your Plivo account)"
     )
@@ -119,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--audio-url", help="voicemail audio URL (mp3/wav)")
     call.add_argument("--voice", help="voice for the voicemail text (e.g. WOMAN, Polly.Joanna)")
     call.add_argument("--detection-time", type=int, help="machine_detection_time in ms (2000-10000)")
+    call.add_argument("--ring-timeout", type=int, help="seconds to let it ring (5-120)")
     call.add_argument(
         "--tuning",
         action="append",
@@ -131,11 +274,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="idempotency key (8-64 of A-Z a-z 0-9 _ . -): repeating the command never dials twice",
     )
     report = commands.add_parser("report", help="show a call's timeline, streams and outcome")
-    report.add_argument("call_uuid", help="Plivo CallUUID")
+    report.add_argument("call_id", metavar="ID", help="the placement id, request_uuid or CallUUID")
     report.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
-    for command in (call, report):
-        command.add_argument("--api-url", help=f"the stack's API base URL (default: ${API_URL_ENV})")
-        command.add_argument("--no-sign", action="store_true", help="do not SigV4-sign (local stack)")
+    report.add_argument(
+        "--follow", action="store_true", help="print events as they happen until the call ends"
+    )
+    report.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+    listing = commands.add_parser("calls", help="list recent calls, newest first")
+    listing.add_argument("--since", help="from this time (ISO 8601; default: a week before --until)")
+    listing.add_argument("--until", help="up to this time (ISO 8601; default: now)")
+    listing.add_argument("--number", help="only calls to or from this number")
+    listing.add_argument("--outcome", help="only calls with this outcome (human, busy, …, in_progress)")
+    listing.add_argument("--placement", help="only this placement id")
+    listing.add_argument("--limit", type=int, help="calls per page (1-100, default 25)")
+    listing.add_argument("--cursor", help="the page after the one that printed this cursor")
+    listing.add_argument("--all", action="store_true", help="follow every page")
+    listing.add_argument("--json", action="store_true", help="print the pages as JSON")
+    hangup = commands.add_parser("hangup", help="end a call (one still ringing is cancelled)")
+    hangup.add_argument("call_id", metavar="ID", help="the placement id, request_uuid or CallUUID")
+    for command in (call, report, listing, hangup):
+        _add_api_options(command)
     checkup = commands.add_parser(
         "doctor", help="check a deployed stack, or the local one, end to end; exit 0 when all passed"
     )
@@ -154,16 +312,27 @@ def _doctor(args: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = {"call": _call, "report": _report, "doctor": _doctor}
+COMMANDS = {
+    "call": _call,
+    "calls": _calls,
+    "report": _report,
+    "hangup": _hangup,
+    "doctor": _doctor,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CliError, ValidationError) as exc:
+    except (CliError, InvalidRequest) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ApiRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except requests.RequestException as exc:
         print(f"error: the API could not be reached: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130

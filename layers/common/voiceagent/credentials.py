@@ -73,3 +73,12 @@ def stream_token_key() -> bytes:
 
 def derive_stream_token_key(auth_token: str) -> bytes:
     return hmac.new(auth_token.encode(), _STREAM_KEY_CONTEXT, hashlib.sha256).digest()
+
+
+_CURSOR_KEY_CONTEXT = b"voiceagent/list-cursor/v1"
+
+
+def cursor_key() -> bytes:
+    """Key that signs ``GET /calls`` cursors, so one a client altered is refused instead of obeyed. Derived
+    from the Plivo auth token like the stream-token key (one secret per deployment), with its own context."""
+    return hmac.new(plivo_auth_token().encode(), _CURSOR_KEY_CONTEXT, hashlib.sha256).digest()

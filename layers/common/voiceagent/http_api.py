@@ -29,6 +29,7 @@ from voiceagent.settings import ConfigurationError, get_settings
 from voiceagent.store import open_store
 from voiceagent.store.calls import WriteConflict
 from voiceagent.store.nonces import StoredAnswer
+from voiceagent.validation import InvalidRequest, problems
 
 logger = Logger(child=True)
 
@@ -219,13 +220,11 @@ def _error(status_code: int, message: str, headers: Mapping[str, str] | None = N
     return response
 
 
-def _field_names(errors: Sequence[Any]) -> str:
-    """The fields at fault; a rule over the whole body (a model validator) is named by its message."""
-    names = {
-        ".".join(str(part) for part in error["loc"]) or f"body ({error['msg'].removeprefix('Value error, ')})"
-        for error in errors
-    }
-    return ", ".join(sorted(names)) or "body"
+def invalid_response(exc: InvalidRequest) -> Response[str]:
+    """400 naming each bad field, the value given (shortened) and what is allowed."""
+    return json_response(
+        400, {"message": str(exc), "errors": [problem.as_dict() for problem in exc.problems]}
+    )
 
 
 def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
@@ -245,10 +244,11 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
         logger.warning("rejected request: malformed body", extra={"reason": str(exc), "path": _path(app)})
         return _error(400, str(exc))
 
-    def _invalid(exc: ValidationError) -> Response[str]:
-        fields = _field_names(exc.errors())
+    def _invalid(exc: ValidationError | InvalidRequest) -> Response[str]:
+        invalid = exc if isinstance(exc, InvalidRequest) else InvalidRequest(problems(exc))
+        fields = ", ".join(problem.field for problem in invalid.problems)
         logger.warning("rejected request: invalid fields", extra={"fields": fields, "path": _path(app)})
-        return _error(400, f"invalid or missing fields: {fields}")
+        return invalid_response(invalid)
 
     def _unavailable(exc: Exception) -> Response[str]:
         # A dependency (DynamoDB, SSM) is throttling or unreachable: nothing was done, so ask the caller to
@@ -274,7 +274,7 @@ def http_app(paths: Sequence[str]) -> APIGatewayHttpResolver:
     app.exception_handler(SignatureError)(_forbidden)
     app.exception_handler(PayloadTooLarge)(_too_large)
     app.exception_handler(MalformedRequest)(_malformed)
-    app.exception_handler(ValidationError)(_invalid)
+    app.exception_handler([ValidationError, InvalidRequest])(_invalid)
     app.exception_handler([ClientError, BotoCoreError, SecretUnavailable, WriteConflict])(_unavailable)
     app.exception_handler(ConfigurationError)(_misconfigured)
     app.not_found(_not_found)

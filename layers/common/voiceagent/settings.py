@@ -22,7 +22,11 @@ from pydantic import (
     model_validator,
 )
 
-HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2048)]
+HttpUrlText = Annotated[
+    str,
+    StringConstraints(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2048),
+    Field(description="an http(s) URL such as https://host/path, without a query or a fragment"),
+]
 """An http(s) base URL. (Plain text, not pydantic's URL type, whose import costs a cold start ~20 ms.)"""
 
 # What Plivo and AWS accept, in one place: template.yaml's AllowedPatterns repeat these (tests/infra checks
@@ -42,8 +46,16 @@ SPEAK_LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Z]{2}(-[A-Z]{3})?)?$"
 POLLY_VOICE_PATTERN = r"^[A-Z][A-Za-z]{1,31}$"
 """An Amazon Polly voice id (Joanna, Matthew, Lea…)."""
 
-SpeakVoice = Annotated[str, StringConstraints(pattern=SPEAK_VOICE_PATTERN)]
-SpeakLanguage = Annotated[str, StringConstraints(pattern=SPEAK_LANGUAGE_PATTERN)]
+SpeakVoice = Annotated[
+    str,
+    StringConstraints(pattern=SPEAK_VOICE_PATTERN),
+    Field(description="WOMAN, MAN, or an Amazon Polly voice such as Polly.Joanna (or Polly.Joanna-Neural)"),
+]
+SpeakLanguage = Annotated[
+    str,
+    StringConstraints(pattern=SPEAK_LANGUAGE_PATTERN),
+    Field(description="a language tag as Plivo spells it: en-US, es-ES, arb, cmn-CN…"),
+]
 SsmParameterName = Annotated[
     str, StringConstraints(pattern=SSM_PARAMETER_NAME_PATTERN, max_length=SSM_PARAMETER_NAME_MAX_LENGTH)
 ]

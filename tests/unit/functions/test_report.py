@@ -18,6 +18,8 @@ from tests.support import constants as c
 from tests.support import plivo_api as api
 from tests.support import seed
 from tests.support.events import load_event
+from voiceagent.clock import utcnow
+from voiceagent.store import open_store
 from voiceagent_cli.main import main
 
 
@@ -100,11 +102,88 @@ def test_report_reads_like_the_console_stream_log_plus_our_outcome(
 
 
 def test_unknown_call_is_404(aws_stack: Any, lambda_context: Any) -> None:
-    assert get_report(lambda_context) == (404, {"message": "no such call"})
+    status, body = get_report(lambda_context)
+    assert status == 404
+    assert body["message"] == "no such call: give the placement id, the request_uuid or the CallUUID"
 
 
-def test_malformed_call_uuid_is_400(aws_stack: Any, lambda_context: Any) -> None:
-    assert get_report(lambda_context, "calls_report_invalid_uuid") == (400, {"message": "invalid call_uuid"})
+def test_malformed_id_is_400_naming_what_is_allowed(aws_stack: Any, lambda_context: Any) -> None:
+    status, body = get_report(lambda_context, "calls_report_invalid_uuid")
+
+    assert status == 400
+    assert body["errors"] == [
+        {
+            "field": "id",
+            "value": "'no$such*id'",
+            "allowed": "the placement id (pl-…), the request_uuid POST /calls answered, or the CallUUID: "
+            "letters, digits, '-', '_' and '.', up to 64 characters",
+        }
+    ]
+
+
+@pytest.mark.parametrize("name", ["calls_report", "calls_report_by_placement", "calls_report_by_request"])
+def test_a_call_is_found_by_any_id_its_user_was_given(
+    name: str, voicemail_call: None, lambda_context: Any
+) -> None:
+    status, report = get_report(lambda_context, name)
+
+    assert status == 200
+    assert report["ids"] == {
+        "placement_id": c.PLACEMENT_ID,
+        "request_uuid": c.REQUEST_UUID,
+        "call_uuid": c.CALL_UUID,
+    }
+    assert report["outcome"] == "voicemail_left"
+
+
+def test_the_report_says_who_answered_who_hung_up_and_when(voicemail_call: None, lambda_context: Any) -> None:
+    _, report = get_report(lambda_context)
+
+    assert report["answered_by"] == "machine"
+    assert report["in_progress"] is False
+    assert report["answered_at"]
+    assert report["ended_at"]
+    assert report["placed_at"]
+    assert report["hangup"] == {
+        "source": "Plivo",
+        "by": "Plivo (end of the XML, machine detection, or a timeout)",
+        "cause": "NORMAL_CLEARING",
+        "cause_code": 4010,
+        "cause_name": "End Of XML Instructions",
+    }
+
+
+def test_a_ringing_call_is_reported_from_its_placement(aws_stack: Any, lambda_context: Any) -> None:
+    seed.placement("agent")
+    open_store().placements.update(c.PLACEMENT_ID, utcnow(), state="requested", request_uuid=c.REQUEST_UUID)
+
+    status, report = get_report(lambda_context, "calls_report_by_request")
+
+    assert status == 200
+    assert (report["state"], report["outcome"], report["answered_by"]) == ("placed", None, "unknown")
+    assert report["in_progress"] is True
+    assert report["ids"] == {
+        "placement_id": c.PLACEMENT_ID,
+        "request_uuid": c.REQUEST_UUID,
+        "call_uuid": None,
+    }
+    assert [entry["event"] for entry in report["timeline"]] == ["placed", "Plivo accepted the call"]
+    assert report["streams"] == []
+
+
+def test_a_call_plivo_refused_is_reported_as_not_placed(aws_stack: Any, lambda_context: Any) -> None:
+    seed.placement("agent")
+    open_store().placements.update(c.PLACEMENT_ID, utcnow(), state="failed", error="create_call failed: 400")
+
+    _, report = get_report(lambda_context, "calls_report_by_placement")
+
+    assert (report["state"], report["outcome"], report["answered_by"]) == (
+        "not_placed",
+        "not_placed",
+        "nobody",
+    )
+    assert report["error"] == "create_call failed: 400"
+    assert report["timeline"][-1]["event"] == "not placed"
 
 
 def test_report_command_prints_a_table(
@@ -126,7 +205,8 @@ def test_report_command_prints_a_table(
     assert main(["report", c.CALL_UUID, "--api-url", base]) == 0
 
     table = capsys.readouterr().out
-    assert f"call {c.CALL_UUID}  state=completed  outcome=voicemail_left" in table
+    assert f"call {c.CALL_UUID}  placement {c.PLACEMENT_ID}  request {c.REQUEST_UUID}" in table
+    assert "state=completed  outcome=voicemail_left  answered by machine" in table
     assert "stream degraded (DegradedStream)" in table
     assert "Call hangup" in table
 

@@ -77,20 +77,18 @@ def test_deeply_nested_json_is_malformed_not_a_crash() -> None:
 
 @pytest.mark.parametrize("field", ["Duration", "BillDuration", "HangupCauseCode"])
 def test_numbers_too_large_for_dynamodb_are_invalid(field: str) -> None:
-    from pydantic import ValidationError
-
     from voiceagent.plivo.webhooks import HangupWebhook, parse_webhook
+    from voiceagent.validation import InvalidRequest
 
-    with pytest.raises(ValidationError, match=field):
+    with pytest.raises(InvalidRequest, match=f"{field}: '1111.*' is not allowed; a whole number from 0 to"):
         parse_webhook(HangupWebhook, {"CallUUID": ["c1"], field: ["1" * 39]})
 
 
 def test_empty_durations_mean_absent_and_negative_ones_are_invalid() -> None:
-    from pydantic import ValidationError
-
     from voiceagent.plivo.webhooks import HangupWebhook, parse_webhook
+    from voiceagent.validation import InvalidRequest
 
     hangup = parse_webhook(HangupWebhook, {"CallUUID": ["c1"], "Duration": [""], "BillDuration": [""]})
     assert (hangup.duration, hangup.bill_duration) == (None, None)
-    with pytest.raises(ValidationError, match="Duration"):
+    with pytest.raises(InvalidRequest, match="Duration: '-1' is not allowed; a whole number from 0 to"):
         parse_webhook(HangupWebhook, {"CallUUID": ["c1"], "Duration": ["-1"]})

@@ -613,6 +613,16 @@ def test_the_local_stack_is_found_where_make_local_puts_it(monkeypatch: pytest.M
     assert moved.urls["MediaWebSocketUrl"] == "ws://127.0.0.1:4001"
     tunnel = doctor.local_target({}, "https://tunnel.example.com/")
     assert tunnel.webhook_base == "https://tunnel.example.com"
+    assert tunnel.urls["MediaWebSocketUrl"] == "wss://tunnel.example.com/media"  # one tunnel serves both
+    live = doctor.local_target(
+        {
+            "LOCAL_PLIVO": "live",
+            "PLIVO_AUTH_ID": c.TEST_AUTH_ID,
+            "LOCAL_PUBLIC_BASE_URL": "https://t.example.com",
+        }
+    )
+    assert (live.plivo_api_base_url, live.auth_id) == (None, c.TEST_AUTH_ID)  # Plivo's own API
+    assert live.urls["AnswerUrl"] == "https://t.example.com/plivo/answer"
 
 
 def test_the_command_checks_a_deployed_stack_after_finding_it(

@@ -28,11 +28,30 @@ from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.settings import HttpUrlText, MachinePolicy, Settings, SpeakLanguage, SpeakVoice
 from voiceagent.store.placements import AlreadyExists, PlacementRepository
 
-Destination = Annotated[str, Field(pattern=r"^(\+?[1-9]\d{6,14}|sip:[^\s<>]{3,200})$")]
-CallerId = Annotated[str, Field(pattern=r"^\+?[1-9]\d{3,14}$")]
+Destination = Annotated[
+    str,
+    Field(
+        pattern=r"^(\+?[1-9]\d{6,14}|sip:[^\s<>]{3,200})$",
+        description="a phone number in E.164 form, 7 to 15 digits with an optional + (+14155550123), "
+        "or a sip: URI",
+    ),
+]
+CallerId = Annotated[
+    str,
+    Field(
+        pattern=r"^\+?[1-9]\d{3,14}$",
+        description="a number of your Plivo account, 4 to 15 digits with an optional + (+14155550100)",
+    ),
+]
 PLACEMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{7,63}")
 """A placement id (ours, or a client's idempotency key): safe in a DynamoDB key and a URL query as is."""
-PlacementId = Annotated[str, Field(pattern=rf"^{PLACEMENT_ID.pattern}$")]
+PlacementId = Annotated[
+    str,
+    Field(
+        pattern=rf"^{PLACEMENT_ID.pattern}$",
+        description="8 to 64 letters, digits, _ . or -, starting with a letter or digit",
+    ),
+]
 IDEMPOTENCY_KEY = "idempotency_key"
 """Validation context: the ``Idempotency-Key`` header of ``POST /calls``, if any."""
 

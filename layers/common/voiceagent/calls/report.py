@@ -1,10 +1,14 @@
-"""A call's report: its timeline (placed → answered → streams → machine detection → hangup) and one row per
-stream, in the terms of Plivo's console stream log, plus our own outcome. Built from one Query."""
+"""A call's report: the ids the user was given, where the call stands (``summary``), its timeline (placed →
+answered → streams → machine detection → what the agent did → hangup) and one row per stream, in the terms of
+Plivo's console stream log, plus our own outcome. Built from one Query, and the placement when we placed it
+(a call Plivo refused, or one still ringing, has only that)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from voiceagent.calls.summary import summarize
 from voiceagent.clock import parse_iso
 from voiceagent.store.calls import CallHistory
 from voiceagent.streams.events import console_hangup_reason, stream_duration
@@ -20,9 +24,15 @@ _CALL_MILESTONES: tuple[tuple[str, str], ...] = (
     ("beep_heard_at", "beep heard"),
     ("voicemail_started_at", "voicemail message started"),
     ("voicemail_played_at", "voicemail message finished"),
+    ("hangup_requested_at", "hangup requested (POST /calls/{id}/hangup)"),
     ("disconnected_at", "stream disconnected"),
     ("completed_at", "hangup"),
 )
+_PLACEMENT_MILESTONES: tuple[tuple[str, str], ...] = (
+    ("placed_at", "placed"),
+    ("cancel_requested_at", "cancel requested (POST /calls/{id}/hangup)"),
+)
+"""A placement's own moments, for a call that has no record yet (ringing, or refused by Plivo)."""
 
 
 _COMMON_STREAM_PARAMETERS = frozenset(
@@ -45,7 +55,11 @@ def _milestone_detail(field: str, call: dict[str, Any]) -> str:
         durations = f"duration={call.get('duration_seconds')} s, billed={call.get('bill_duration_seconds')} s"
         return f"outcome={call.get('outcome')}, cause={cause}, {durations}"
     if field == "placed_at":
-        return f"policy={call.get('policy')}"
+        return f"policy={call.get('policy')}, to {call.get('to_number')}"
+    if field == "hangup_requested_at":
+        return f"by {call.get('hangup_requested_by')}: {call.get('hangup_request_result')}"
+    if field == "cancel_requested_at":
+        return f"by {call.get('cancel_requested_by')}: {call.get('cancel_result')}"
     if field == "beep_heard_at":
         hz, ms, level = call.get("beep_frequency_hz"), call.get("beep_ms"), call.get("beep_level_dbfs")
         return f"{hz} Hz, {ms} ms, {level} dBFS"
@@ -94,13 +108,39 @@ def _stream_row(stream: dict[str, Any], call: dict[str, Any], stream_timeout_sec
     }
 
 
-def _timeline(history: CallHistory) -> list[dict[str, Any]]:
-    call = history.call
-    entries = [
-        {"at": call[field], "event": label, "detail": _milestone_detail(field, call)}
-        for field, label in _CALL_MILESTONES
-        if call.get(field)
+def _milestones(record: Mapping[str, Any], milestones: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    return [
+        {"at": record[field], "event": label, "detail": _milestone_detail(field, dict(record))}
+        for field, label in milestones
+        if record.get(field)
     ]
+
+
+def _placement_timeline(placement: Mapping[str, Any]) -> list[dict[str, Any]]:
+    entries = _milestones(placement, _PLACEMENT_MILESTONES)
+    if placement.get("state") == "failed":
+        entries.append(
+            {"at": placement["updated_at"], "event": "not placed", "detail": placement.get("error")}
+        )
+    elif placement.get("request_uuid"):
+        entries.append(
+            {
+                "at": placement["placed_at"],  # the create is answered within the POST /calls request
+                "event": "Plivo accepted the call",
+                "detail": f"request_uuid={placement['request_uuid']}",
+            }
+        )
+    return entries
+
+
+def _timeline(history: CallHistory | None, placement: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if history is None:
+        entries = _placement_timeline(placement or {})
+        _offsets(entries)
+        return entries
+    entries = _milestones(history.call, _CALL_MILESTONES) + _milestones(
+        placement or {}, _PLACEMENT_MILESTONES[1:]
+    )
     entries += [
         {
             "at": event["at"],
@@ -127,28 +167,36 @@ def _timeline(history: CallHistory) -> list[dict[str, Any]]:
         }
         for event in history.agent_events
     ]
+    _offsets(entries)
+    return entries
+
+
+def _offsets(entries: list[dict[str, Any]]) -> None:
+    """Sort the entries by time and give each its offset from the first."""
     entries.sort(key=lambda entry: parse_iso(entry["at"]))
     if entries:
         origin = parse_iso(entries[0]["at"])
         for entry in entries:
             entry["offset_seconds"] = round((parse_iso(entry["at"]) - origin).total_seconds(), 3)
-    return entries
 
 
-def build_report(history: CallHistory, stream_timeout_seconds: int) -> dict[str, Any]:
-    call = history.call
-    streams = [_stream_row(stream, call, stream_timeout_seconds) for stream in history.streams]
+def build_report(
+    history: CallHistory | None, stream_timeout_seconds: int, placement: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The report of a call known by its history, its placement, or both."""
+    call = history.call if history else {}
+    streams = (
+        [_stream_row(stream, call, stream_timeout_seconds) for stream in history.streams] if history else []
+    )
+    summary = summarize(placement, call)
+    if summary["call_uuid"] is None and history:
+        summary["call_uuid"] = next((item.get("call_uuid") for item in history.streams), None)
     return {
-        "call_uuid": call.get("call_uuid") or next((item.get("call_uuid") for item in history.streams), None),
-        "state": call.get("state"),
-        "outcome": call.get("outcome"),
-        "policy": call.get("policy"),
-        "from": call.get("from_number"),
-        "to": call.get("to_number"),
-        "duration_seconds": call.get("duration_seconds"),
+        **summary,
+        "ids": {name: summary[name] for name in ("placement_id", "request_uuid", "call_uuid")},
         "voicemail": _voicemail(call),
         "streams": sorted(streams, key=lambda stream: stream["start"] or ""),
-        "timeline": _timeline(history),
+        "timeline": _timeline(history, placement),
     }
 
 

@@ -255,15 +255,37 @@ class PlivoGateway:
             raise
         return response, attempts, False
 
+    def _delete(
+        self,
+        operation: str,
+        uuid: str,
+        action: Callable[[], Any],
+        outcomes: tuple[str, str],
+        deadline: Deadline,
+    ) -> ApiResult:
+        """A DELETE that is safe to repeat: ``outcomes`` names (done, Plivo no longer knows it)."""
+        _, attempts, ended = self._on_call(operation, uuid, action, deadline=deadline, ambiguous_ok=True)
+        return ApiResult(outcomes[1] if ended else outcomes[0], attempts)
+
     def hangup(self, call_uuid: str, *, deadline: Deadline) -> ApiResult:
-        _, attempts, ended = self._on_call(
+        return self._delete(
             "hangup",
             call_uuid,
             lambda: self._client.calls.delete(call_uuid),
-            deadline=deadline,
-            ambiguous_ok=True,
+            ("hung_up", "already_ended"),
+            deadline,
         )
-        return ApiResult("already_ended" if ended else "hung_up", attempts)
+
+    def cancel(self, request_uuid: str, *, deadline: Deadline) -> ApiResult:
+        """Cancel an outbound call that is still ringing (``DELETE Request/{request_uuid}/``); a 404 means it
+        is no longer a pending request (answered meanwhile, or over)."""
+        return self._delete(
+            "cancel",
+            request_uuid,
+            lambda: self._client.calls.cancel(request_uuid),
+            ("cancelled", "not_pending"),
+            deadline,
+        )
 
     def transfer(self, call_uuid: str, aleg_url: str, *, deadline: Deadline) -> ApiResult:
         _, attempts, ended = self._on_call(

@@ -12,9 +12,15 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from voiceagent.validation import validate
+
 PLIVO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}")
 """Plivo's UUIDs and ids: safe to put in a DynamoDB key or a URL."""
-PlivoId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=rf"^{PLIVO_ID.pattern}$")]
+PlivoId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=rf"^{PLIVO_ID.pattern}$"),
+    Field(description="a Plivo id: letters, digits and '-', up to 64 characters"),
+]
 OptionalPlivoId = Annotated[PlivoId | None, BeforeValidator(lambda value: value or None)]
 """Plivo sends absent ids as empty strings (e.g. RequestUUID on inbound calls)."""
 PhoneOrSip = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]
@@ -49,7 +55,7 @@ WebhookT = TypeVar("WebhookT", bound=BaseModel)
 def parse_webhook(model: type[WebhookT], params: Mapping[str, Sequence[str]]) -> WebhookT:
     """Validate a parsed form; a repeated field keeps its first value (Plivo never repeats one)."""
     flat: dict[str, Any] = {key: values[0] for key, values in params.items() if values}
-    return model.model_validate(flat)
+    return validate(model, flat)
 
 
 def _boolish(value: object) -> object:

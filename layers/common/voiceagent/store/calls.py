@@ -11,7 +11,7 @@ another write got in between, so it always agrees with the record it is written 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,10 @@ def call_update(now: datetime) -> Update:
     update = Update(now)
     update.add(VERSION, 1)
     return update
+
+
+_BATCH_ROUNDS = 5
+"""BatchGetItem rounds for keys DynamoDB left unprocessed (throttling) before giving up on them."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,23 @@ class CallRepository:
 
     def get_call(self, call_uuid: str) -> dict[str, Any] | None:
         return self._table.get(keys.call_key(call_uuid))
+
+    def get_many(self, call_uuids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Call records by CallUUID (at most 100 per request; calls not stored are left out)."""
+        found: dict[str, dict[str, Any]] = {}
+        pending: dict[str, Any] = {
+            self._table.name: {"Keys": [keys.call_key(uuid) for uuid in dict.fromkeys(call_uuids)]}
+        }
+        for _ in range(_BATCH_ROUNDS):
+            if not pending or not pending[self._table.name]["Keys"]:
+                break
+            response = self._table.client.batch_get_item(RequestItems=pending)
+            for item in response.get("Responses", {}).get(self._table.name, []):
+                call = from_item(item)
+                if call.get("call_uuid"):  # every write of a call record sets it
+                    found[str(call["call_uuid"])] = call
+            pending = dict(response.get("UnprocessedKeys") or {})
+        return found
 
     def transition(
         self, call_uuid: str, target: CallState, now: datetime, facts: Mapping[str, Any] | None = None

@@ -2,17 +2,24 @@
 
 A call's partition ``CALL#<CallUUID>`` holds the call record, its streams, their status events and recovery
 attempts, so a call's whole history is one Query. Other records (placements, live connections, remembered
-webhook nonces) have partitions of their own.
+webhook nonces) have partitions of their own. A placement's RequestUUID points back at it
+(``REQUEST#<uuid>``), and placements are listed newest first through the ``ByTime`` index: one partition per
+UTC day (``CALLS#<yyyy-mm-dd>``), sorted by the time the call was placed.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 PK = "pk"
 SK = "sk"
 TTL_ATTRIBUTE = "expires_at"
+LIST_INDEX = "ByTime"
+"""The global secondary index that lists placements by the time they were placed (template.yaml)."""
+LIST_PK = "list_pk"
+LIST_SK = "list_sk"
 
 
 class ItemKind(StrEnum):
@@ -67,6 +74,23 @@ def agent_event_key(call_uuid: str, stream_id: str, version: int) -> dict[str, A
 
 def placement_key(placement_id: str) -> dict[str, Any]:
     return _key(f"PLACEMENT#{placement_id}", "PLACEMENT")
+
+
+def request_key(request_uuid: str) -> dict[str, Any]:
+    """The pointer from Plivo's RequestUUID to the placement it answered."""
+    return _key(f"REQUEST#{request_uuid}", "REQUEST")
+
+
+def list_partition(day: date) -> str:
+    return f"CALLS#{day.isoformat()}"
+
+
+def list_attributes(placed_at: str, placement_id: str) -> dict[str, str]:
+    """The ``ByTime`` index keys of a placement: its UTC day, then its ISO time and id (newest sort last)."""
+    return {
+        LIST_PK: list_partition(date.fromisoformat(placed_at[:10])),
+        LIST_SK: f"{placed_at}#{placement_id}",
+    }
 
 
 def connection_key(connection_id: str) -> dict[str, Any]:

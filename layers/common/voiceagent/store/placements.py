@@ -1,14 +1,20 @@
-"""Placements: the calls we asked Plivo for, known by our own id until the answer webhook gives a CallUUID."""
+"""Placements: the calls we asked Plivo for, known by our own id until the answer webhook gives a CallUUID.
+
+Each placement is listed in the ``ByTime`` index under the day it was placed, and once Plivo answers the
+create with a RequestUUID a pointer item leads from that id back to the placement, so a call can be found by
+any id the user was given.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from voiceagent.clock import iso
 from voiceagent.store import keys
-from voiceagent.store.dynamo import Table, Update, to_item
+from voiceagent.store.dynamo import Table, Update, from_item, serialize, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -16,6 +22,19 @@ if TYPE_CHECKING:
 
 class AlreadyExists(Exception):
     """A record that must be created once already exists."""
+
+
+Position = dict[str, str]
+"""Where a listing stopped: the index and table keys of the last placement read (plain strings)."""
+_POSITION_ATTRIBUTES = (keys.PK, keys.SK, keys.LIST_PK, keys.LIST_SK)
+
+
+@dataclass(frozen=True)
+class ListedDay:
+    """One page of one day's placements, newest first; ``last`` is where to go on within the day."""
+
+    placements: list[dict[str, Any]]
+    last: Position | None
 
 
 class PlacementRepository:
@@ -32,6 +51,7 @@ class PlacementRepository:
                     "placed_at": iso(now),
                     "updated_at": iso(now),
                     keys.TTL_ATTRIBUTE: self._table.expiry(now),
+                    **keys.list_attributes(iso(now), placement_id),
                 }
             ),
         }
@@ -39,6 +59,16 @@ class PlacementRepository:
             raise AlreadyExists(placement_id)
 
     def update(self, placement_id: str, now: datetime, **values: Any) -> None:
+        """Overwrite values of a placement. When it gets its RequestUUID, the pointer from that id back to
+        the placement is written first, so a report by RequestUUID works as soon as anyone has the id."""
+        if values.get("request_uuid"):
+            self._table.client.put_item(
+                TableName=self._table.name,
+                Item={
+                    **keys.request_key(str(values["request_uuid"])),
+                    **to_item({"placement_id": placement_id, keys.TTL_ATTRIBUTE: self._table.expiry(now)}),
+                },
+            )
         update = Update(now)
         update.set_all(values)
         self._table.update_if(
@@ -68,3 +98,48 @@ class PlacementRepository:
 
     def get(self, placement_id: str) -> dict[str, Any] | None:
         return self._table.get(keys.placement_key(placement_id))
+
+    def by_request(self, request_uuid: str) -> dict[str, Any] | None:
+        """The placement Plivo gave this RequestUUID (None when no placement of ours got it)."""
+        pointer = self._table.get(keys.request_key(request_uuid))
+        return self.get(str(pointer["placement_id"])) if pointer else None
+
+    def list_day(
+        self, day: date, since: str, until: str, *, limit: int, after: Position | None = None
+    ) -> ListedDay:
+        """Placements of one UTC day placed from ``since`` to ``until`` (ISO times), newest first."""
+        arguments: dict[str, Any] = {
+            "TableName": self._table.name,
+            "IndexName": keys.LIST_INDEX,
+            "KeyConditionExpression": "#lpk = :day AND #lsk BETWEEN :since AND :until",
+            "ExpressionAttributeNames": {"#lpk": keys.LIST_PK, "#lsk": keys.LIST_SK},
+            "ExpressionAttributeValues": {
+                ":day": serialize(keys.list_partition(day)),
+                ":since": serialize(since),
+                ":until": serialize(until + "~"),  # "~" sorts after the "#<id>" that follows the time
+            },
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after:
+            arguments["ExclusiveStartKey"] = {name: serialize(after[name]) for name in _POSITION_ATTRIBUTES}
+        page = self._table.client.query(**arguments)
+        last = page.get("LastEvaluatedKey")
+        return ListedDay(
+            [from_item(item) for item in page.get("Items", [])],
+            {name: str(value) for name, value in from_item(last).items()} if last else None,
+        )
+
+    @staticmethod
+    def position(placement: Mapping[str, Any]) -> Position:
+        """Where a listing that stopped after ``placement`` goes on from."""
+        return {name: str(placement[name]) for name in _POSITION_ATTRIBUTES}
+
+    @staticmethod
+    def valid_position(position: object) -> bool:
+        """Whether ``position`` has the shape ``position`` gives (a cursor read back from a client)."""
+        return (
+            isinstance(position, dict)
+            and set(position) == set(_POSITION_ATTRIBUTES)
+            and all(isinstance(value, str) and 0 < len(value) <= 200 for value in position.values())
+        )
