@@ -35,7 +35,7 @@ from aiohttp import web
 
 from tests.support import corpus
 from tests.support.audio import silence
-from tests.support.plivo_signing import sign_v3
+from tests.support.plivo_signing import sign_v3, signed_upgrade_headers
 from voiceagent.media.audio import ulaw_energy
 
 log = logging.getLogger("local.plivo")
@@ -241,11 +241,7 @@ class Stream:
     async def open(self) -> bool:
         """Connect as Plivo does: a refused or failed connect is tried twice more, then DroppedStream."""
         for _ in range(1 + CONNECT_RETRIES):
-            nonce = secrets.token_hex(10)
-            signature = sign_v3(
-                method="GET", url=self.url, params={}, nonce=nonce, auth_token=self.sim.auth_token
-            )
-            headers = {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}
+            headers = signed_upgrade_headers(url=self.url, auth_token=self.sim.auth_token)
             self.sim.upgrades.append((self.url, headers))
             try:
                 self.socket = await self.sim.session.ws_connect(
