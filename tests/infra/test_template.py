@@ -365,12 +365,14 @@ def test_refused_and_failed_media_messages_raise_alarms() -> None:
         "ClientError": media_stage,
         "IntegrationError": media_stage,
         "ExecutionError": media_stage,
+        "MediaFramesFailed": {"service": "plivo-voice-agent", "stage": {"Ref": "Stage"}},
     }
     failed = alarms["MediaMessagesFailedAlarm"]["Properties"]
     assert failed["Threshold"] == {"Ref": "MediaFailedMessagesAlarmThreshold"}
     (expression,) = [query["Expression"] for query in failed["Metrics"] if "Expression" in query]
     assert "integration" in expression
     assert "execution" in expression
+    assert "state" in expression  # frames the function let go because DynamoDB was unavailable
 
 
 def test_a_throttle_of_any_function_raises_the_alarm() -> None:

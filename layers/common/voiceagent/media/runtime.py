@@ -18,14 +18,18 @@ nothing in memory between frames. Per frame:
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from voiceagent import observability
+from voiceagent.aws import error_code, is_transient
 from voiceagent.clock import iso, utcnow
 from voiceagent.media.agent import (
     VOICEMAIL_CHECKPOINT,
@@ -56,6 +60,8 @@ FRAME_MS = 20
 MAX_ATTEMPTS = 4
 """Decide-and-commit rounds before a frame gives up to the frames racing it (each round lost means another
 frame's effect was written; the loser is re-decided on top of it)."""
+STORE_RETRY_SECONDS = 0.1
+"""First pause before an event frame tries a throttled DynamoDB again (doubling, at most 1 s)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,12 @@ class MediaRuntime:
     # ------------------------------------------------------------------ a frame
 
     def on_frame(self, connection_id: str, body: str | bytes | None, deadline: Deadline) -> str:
-        """Handle one frame; returns what was done (for logs and tests). Never raises on bad input."""
+        """Handle one frame; returns what was done (for logs and tests). Never raises on bad input.
+
+        API Gateway never delivers a frame twice, so a frame whose storage failed is gone. An audio frame is
+        one of fifty a second: it is counted and let go (the frame clock skips it). An event (start, DTMF,
+        a played checkpoint, stop) happens once, so a throttled or unreachable DynamoDB is tried again while
+        the invocation has time."""
         try:
             message = protocol.parse(body or "")
         except protocol.ProtocolError as exc:
@@ -108,6 +119,30 @@ class MediaRuntime:
                 "dropped malformed frame", extra={"reason": str(exc), "connection_id": connection_id}
             )
             return "dropped"
+        delay = STORE_RETRY_SECONDS
+        while True:
+            try:
+                return self._handle(connection_id, message, deadline)
+            except (ClientError, BotoCoreError) as exc:
+                if not is_transient(exc):
+                    raise
+                retry = not isinstance(message, protocol.MediaMessage) and deadline.left() > delay + 0.5
+                logger.warning(
+                    "stream state unavailable",
+                    extra={
+                        "error": error_code(exc) or type(exc).__name__,
+                        "frame_event": message.event,
+                        "retrying": retry,
+                    },
+                )
+                if not retry:
+                    observability.add("MediaFramesFailed")
+                    return "failed"
+                observability.add("MediaEventRetries")
+                time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not cryptography
+                delay = min(delay * 2, 1.0)
+
+    def _handle(self, connection_id: str, message: protocol.IncomingMessage, deadline: Deadline) -> str:
         record = self.connections.load(connection_id)
         for _ in range(MAX_ATTEMPTS):
             if record is None:

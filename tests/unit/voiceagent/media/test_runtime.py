@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support import constants as c
 from tests.support.audio import silence, tone
 from tests.support.stream import StreamFrames
+from voiceagent.media import runtime as runtime_module
 from voiceagent.media.reference_agent import ReferenceAgent
 from voiceagent.media.runtime import MediaRuntime
 from voiceagent.media.speech import BundledSpeech
@@ -25,6 +27,7 @@ from voiceagent.store.connections import ConnectionRecord, ConnectionRepository
 from voiceagent.store.states import CallState
 
 START = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+THROTTLED = "ProvisionedThroughputExceededException"
 BEEP = tone(1000, 400, 0.3)
 
 
@@ -229,6 +232,85 @@ def test_actions_a_dead_container_left_are_carried_out_once_by_a_later_frame(
     record = store.connections.load(c.CONNECTION_ID)
     assert record is not None
     assert record.outbox == []
+
+
+class Throttled:
+    """A connection repository whose next ``failures`` loads fail as DynamoDB fails when throttled (or with
+    ``code``), after boto3's own retries."""
+
+    def __init__(self, inner: ConnectionRepository, failures: int, code: str = THROTTLED) -> None:
+        self._inner, self.failures, self.code = inner, failures, code
+
+    def load(self, connection_id: str) -> ConnectionRecord | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ClientError({"Error": {"Code": self.code, "Message": "slow down"}}, "GetItem")
+        return self._inner.load(connection_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def started(store: Store, recorder: Recorder, clock: Clock, stream: StreamFrames) -> None:
+    connect(store)
+    runtime(store, recorder, clock).on_frame(c.CONNECTION_ID, body(stream.start()), Deadline.after(5))
+
+
+def test_an_event_is_tried_again_while_dynamodb_is_throttled(
+    aws_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API Gateway never redelivers a frame: a lost DTMF key or checkpoint would be lost for good."""
+    monkeypatch.setattr(runtime_module, "STORE_RETRY_SECONDS", 0.001)
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    throttled = Throttled(store.connections, failures=2)
+
+    done = runtime(store, recorder, clock, throttled).on_frame(
+        c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(5)
+    )
+
+    assert done == "dtmf #"
+    assert throttled.failures == 0
+    assert recorder.sent[-2:] == ["playAudio", "checkpoint:goodbye"]
+
+
+def test_an_audio_frame_is_let_go_when_dynamodb_is_throttled(aws_stack: Any) -> None:
+    """Fifty a second: one is not worth holding the next ones back; the frame clock skips it."""
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    throttled = Throttled(store.connections, failures=1)
+
+    done = runtime(store, recorder, clock, throttled).on_frame(
+        c.CONNECTION_ID, body(stream.speech(20)[0]), Deadline.after(5)
+    )
+
+    assert done == "failed"
+
+
+def test_an_event_is_let_go_when_the_invocation_has_no_time_left(aws_stack: Any) -> None:
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    throttled = Throttled(store.connections, failures=5)
+
+    done = runtime(store, recorder, clock, throttled).on_frame(
+        c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(0.2)
+    )
+
+    assert done == "failed"
+    assert "checkpoint:goodbye" not in recorder.sent
+
+
+def test_an_aws_error_that_retrying_cannot_fix_is_raised(aws_stack: Any) -> None:
+    """A missing table or permission is a bug or a misconfiguration: the invocation fails, Lambda's Errors
+    metric and its alarm see it."""
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    broken = Throttled(store.connections, failures=1, code="AccessDeniedException")
+
+    with pytest.raises(ClientError):
+        runtime(store, recorder, clock, broken).on_frame(
+            c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(5)
+        )
 
 
 def test_machine_detection_after_the_beep_starts_the_message_at_once(aws_stack: Any) -> None:
