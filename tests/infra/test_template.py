@@ -489,3 +489,25 @@ def test_every_stack_parameter_is_in_the_readme_configuration_table() -> None:
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     documented = {name for row in rows for name in re.findall(r"`([A-Za-z]+)`", row.split("|")[1])}
     assert set(load_template()["Parameters"]) <= documented
+
+
+def test_failures_the_stack_answers_itself_raise_alarms() -> None:
+    """What the rehearsed faults leave behind is watched: failed invocations, webhook 5xx, Plivo calls that
+    failed for good, and DynamoDB throttling of the calls table."""
+    alarms = resources_of_type("AWS::CloudWatch::Alarm")
+    errors = {
+        _dimensions(metric)["FunctionName"]["Ref"]
+        for metric in _alarm_metrics(alarms["FunctionErrorsAlarm"])
+        if metric["MetricName"] == "Errors"
+    }
+    assert errors == set(resources_of_type("AWS::Serverless::Function"))
+    webhooks = alarms["WebhookErrorsAlarm"]["Properties"]
+    assert (webhooks["MetricName"], webhooks["Threshold"]) == ("5xx", {"Ref": "WebhookErrorsAlarmThreshold"})
+    assert _dimensions(webhooks)["ApiId"] == {"Ref": "WebhookApi"}
+    plivo = alarms["PlivoApiErrorsAlarm"]["Properties"]
+    assert (plivo["Namespace"], plivo["MetricName"]) == ("PlivoVoiceAgent", "PlivoApiErrors")
+    throttled = {metric["MetricName"] for metric in _alarm_metrics(alarms["DynamoDbThrottlesAlarm"])}
+    assert throttled == {"ReadThrottleEvents", "WriteThrottleEvents"}
+    added = ("FunctionErrorsAlarm", "WebhookErrorsAlarm", "PlivoApiErrorsAlarm", "DynamoDbThrottlesAlarm")
+    for name in added:
+        assert alarms[name]["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
