@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -60,6 +61,7 @@ FRAME_MS = 20
 MAX_ATTEMPTS = 4
 """Decide-and-commit rounds before a frame gives up to the frames racing it (each round lost means another
 frame's effect was written; the loser is re-decided on top of it)."""
+T = TypeVar("T")
 STORE_RETRY_SECONDS = 0.1
 """First pause before an event frame tries a throttled DynamoDB again (doubling, at most 1 s)."""
 
@@ -119,28 +121,13 @@ class MediaRuntime:
                 "dropped malformed frame", extra={"reason": str(exc), "connection_id": connection_id}
             )
             return "dropped"
-        delay = STORE_RETRY_SECONDS
-        while True:
-            try:
-                return self._handle(connection_id, message, deadline)
-            except (ClientError, BotoCoreError) as exc:
-                if not is_transient(exc):
-                    raise
-                retry = not isinstance(message, protocol.MediaMessage) and deadline.left() > delay + 0.5
-                logger.warning(
-                    "stream state unavailable",
-                    extra={
-                        "error": error_code(exc) or type(exc).__name__,
-                        "frame_event": message.event,
-                        "retrying": retry,
-                    },
-                )
-                if not retry:
-                    observability.add("MediaFramesFailed")
-                    return "failed"
-                observability.add("MediaEventRetries")
-                time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not cryptography
-                delay = min(delay * 2, 1.0)
+        once = not isinstance(message, protocol.MediaMessage)
+        try:
+            return _retried(lambda: self._handle(connection_id, message, deadline), deadline, retry=once)
+        except StoreUnavailable:
+            observability.add("MediaFramesFailed")
+            logger.warning("stream state unavailable: frame let go", extra={"frame_event": message.event})
+            return "failed"
 
     def _handle(self, connection_id: str, message: protocol.IncomingMessage, deadline: Deadline) -> str:
         record = self.connections.load(connection_id)
@@ -384,9 +371,7 @@ class MediaRuntime:
         for action in entry.actions:
             if "play" in action and not gone:
                 if action["play"] == VOICEMAIL_CHECKPOINT:
-                    view.voicemail_message = (self.calls.get_call(record.call_uuid) or {}).get(
-                        "voicemail_message"
-                    )
+                    view.voicemail_message = self._voicemail_message(record.call_uuid, deadline)
                 audio = self.agent.render(str(action["play"]), view)
                 gone = not all(self._send(record, frame) for frame in protocol.play_audio(audio))
             elif "checkpoint" in action and not gone:
@@ -396,20 +381,39 @@ class MediaRuntime:
             elif "hangup" in action or "transfer" in action:
                 self._call_control(record.call_uuid, action, deadline)
             elif "call" in action:
-                self.calls.update_call(
-                    record.call_uuid,
-                    self.clock(),
-                    facts=action["call"].get("facts"),
-                    overwrite=action["call"].get("overwrite"),
-                )
+                facts, overwrite = action["call"].get("facts"), action["call"].get("overwrite")
+                update = partial(self.calls.update_call, facts=facts, overwrite=overwrite)
+                self._write("call facts", partial(update, record.call_uuid, self.clock()), deadline)
             elif "count" in action:
                 _count(action)
             elif "log" in action:
-                self.calls.add_agent_event(
-                    record.call_uuid, stream_id, entry.version, action["log"], self.clock()
-                )
+                log = partial(self.calls.add_agent_event, record.call_uuid, stream_id, entry.version)
+                self._write("agent event", partial(log, action["log"], self.clock()), deadline)
         if not gone:
-            self.connections.clear_outbox(record.connection_id, entry, self.clock())
+            self._write(
+                "outbox cleared",
+                lambda: self.connections.clear_outbox(record.connection_id, entry, self.clock()),
+                deadline,
+            )
+
+    def _write(self, what: str, write: Callable[[], object], deadline: Deadline) -> None:
+        """A record of what was done, tried again while DynamoDB throttles: the frames it records were
+        already sent, so it is never a reason to do them again. Lost (logged, counted) only when the
+        invocation runs out of time."""
+        try:
+            _retried(write, deadline)
+        except StoreUnavailable:
+            observability.add("MediaWritesLost")
+            logger.error("could not record what the stream did", extra={"what": what})
+
+    def _voicemail_message(self, call_uuid: str, deadline: Deadline) -> str | None:
+        """The call's own voicemail text (None: the agent's default message)."""
+        try:
+            call = _retried(lambda: self.calls.get_call(call_uuid), deadline)
+        except StoreUnavailable:
+            return None
+        message = (call or {}).get("voicemail_message")
+        return str(message) if message else None
 
     def _send(self, record: ConnectionRecord, message: dict[str, Any]) -> bool:
         return self.sender.send(record.connection_id, message)
@@ -428,7 +432,32 @@ class MediaRuntime:
             # would fail every retry the same way).
             logger.error("agent call control failed", extra={"error": str(exc)})
             facts = {"agent_call_control_error": str(exc)}
-        self.calls.update_call(call_uuid, self.clock(), facts=facts)
+        self._write(
+            "call control", lambda: self.calls.update_call(call_uuid, self.clock(), facts=facts), deadline
+        )
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB stayed throttled (or out of reach) for as long as the invocation could wait."""
+
+
+def _retried(work: Callable[[], T], deadline: Deadline, *, retry: bool = True) -> T:
+    """``work``'s result; while DynamoDB throttles (or cannot be reached), tried again with jittered
+    backoff as long as the invocation has time (not at all without ``retry``), then ``StoreUnavailable``.
+    Any other AWS error is a bug or a misconfiguration, and is raised as it is."""
+    delay = STORE_RETRY_SECONDS
+    while True:
+        try:
+            return work()
+        except (ClientError, BotoCoreError) as exc:
+            if not is_transient(exc):
+                raise
+            if not retry or deadline.left() <= delay + 0.5:
+                code = error_code(exc) or type(exc).__name__
+                raise StoreUnavailable(code) from exc
+            observability.add("MediaStoreRetries")
+            time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not cryptography
+            delay = min(delay * 2, 1.0)
 
 
 def _log(decision: Decision, now: datetime) -> list[dict[str, Any]]:

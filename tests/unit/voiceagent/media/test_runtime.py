@@ -300,6 +300,47 @@ def test_an_event_is_let_go_when_the_invocation_has_no_time_left(aws_stack: Any)
     assert "checkpoint:goodbye" not in recorder.sent
 
 
+class ThrottledCalls:
+    """The call repository, throttled for the next ``failures`` agent-event writes."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self._inner, self.failures = inner, failures
+
+    def add_agent_event(self, *args: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ClientError({"Error": {"Code": THROTTLED, "Message": "slow down"}}, "PutItem")
+        return self._inner.add_agent_event(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize(("failures", "deadline", "logged"), [(2, 5.0, True), (50, 0.3, False)])
+def test_what_a_frame_did_is_recorded_through_throttling_and_never_done_twice(
+    failures: int, deadline: float, logged: bool, aws_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frames to Plivo went out before the records of them: a throttled record is tried again, or let
+    go when time runs out — never a reason to leave the outbox entry for a later frame to send again."""
+    monkeypatch.setattr(runtime_module, "STORE_RETRY_SECONDS", 0.001)
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    frames = runtime(store, recorder, clock)
+    frames.calls = ThrottledCalls(store.calls, failures)  # type: ignore[assignment]
+
+    frames.on_frame(c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(deadline))
+    clock.now += timedelta(seconds=11)  # past any lease: a left entry would be carried out again
+    frames.on_frame(c.CONNECTION_ID, body(stream.silence(20)[0]), Deadline.after(5))
+
+    assert recorder.sent.count("checkpoint:goodbye") == 1
+    record = store.connections.load(c.CONNECTION_ID)
+    assert record is not None
+    assert record.outbox == []
+    history = store.calls.history(c.CALL_UUID)
+    assert history is not None
+    assert any(item.get("event") == "dtmf #" for item in history.agent_events) is logged
+
+
 def test_an_aws_error_that_retrying_cannot_fix_is_raised(aws_stack: Any) -> None:
     """A missing table or permission is a bug or a misconfiguration: the invocation fails, Lambda's Errors
     metric and its alarm see it."""
