@@ -357,23 +357,36 @@ class MediaRuntime:
             if int(now.timestamp() * 1000) - entry.created_ms < self.outbox_lease_ms:
                 continue
             if self.connections.claim_outbox(record.connection_id, entry, now):
+                # Audio newer than this entry's already played: its own would now come out of order (an
+                # acknowledgement after the conversation moved on, before a voicemail message). Its
+                # checkpoints still go, so the agent hears them "played", and the rest is done.
+                audio = record.last_sent < entry.version
                 logger.warning(
-                    "carrying out actions a container left behind", extra={"version": entry.version}
+                    "carrying out actions a container left behind",
+                    extra={"version": entry.version, "audio": audio},
                 )
                 observability.add("MediaOutboxRecovered")
-                self.carry_out(record, entry, deadline)
+                self.carry_out(record, entry, deadline, audio=audio)
 
-    def carry_out(self, record: ConnectionRecord, entry: OutboxEntry, deadline: Deadline) -> None:
+    def carry_out(
+        self, record: ConnectionRecord, entry: OutboxEntry, deadline: Deadline, *, audio: bool = True
+    ) -> None:
+        """Do what a committed frame decided, in order; without ``audio``, all of it but the audio
+        (``playAudio`` and ``clearAudio``)."""
         state = StreamState.from_dict(record.state)
         view = self._view(record, state, self.clock())
         stream_id = state.stream_id or ""
-        gone = False
+        gone = sent = False
         for action in entry.actions:
+            sends = "play" in action or "checkpoint" in action or "clear" in action
+            sent = sent or (sends and not gone and (audio or "checkpoint" in action))
+            if ("play" in action or "clear" in action) and not audio:
+                continue
             if "play" in action and not gone:
                 if action["play"] == VOICEMAIL_CHECKPOINT:
                     view.voicemail_message = self._voicemail_message(record.call_uuid, deadline)
-                audio = self.agent.render(str(action["play"]), view)
-                gone = not all(self._send(record, frame) for frame in protocol.play_audio(audio))
+                rendered = self.agent.render(str(action["play"]), view)
+                gone = not all(self._send(record, frame) for frame in protocol.play_audio(rendered))
             elif "checkpoint" in action and not gone:
                 gone = not self._send(record, protocol.checkpoint(stream_id, str(action["checkpoint"])))
             elif "clear" in action and not gone:
@@ -392,7 +405,7 @@ class MediaRuntime:
         if not gone:
             self._write(
                 "outbox cleared",
-                lambda: self.connections.clear_outbox(record.connection_id, entry, self.clock()),
+                lambda: self.connections.clear_outbox(record.connection_id, entry, self.clock(), sent=sent),
                 deadline,
             )
 

@@ -354,6 +354,42 @@ def test_an_aws_error_that_retrying_cannot_fix_is_raised(aws_stack: Any) -> None
         )
 
 
+def test_audio_a_dead_container_left_is_not_played_once_newer_audio_was(
+    aws_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An acknowledgement ten seconds late, after the goodbye, would be heard out of order: only its
+    checkpoint goes (the agent hears it played) and the rest of the entry is done."""
+    store = open_store()
+    connect(store)
+    recorder, clock = Recorder(), Clock()
+    dying, healthy = runtime(store, recorder, clock), runtime(store, recorder, clock)
+    stream = StreamFrames()
+    for frame in [stream.start(), stream.played("greeting"), *stream.speech(400), *stream.silence(580)]:
+        healthy.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+
+    def die(*_args: Any, **_kwargs: Any) -> None:
+        raise SystemExit("container died after its write")
+
+    monkeypatch.setattr(dying, "carry_out", die)
+    with pytest.raises(SystemExit):
+        dying.on_frame(c.CONNECTION_ID, body(stream.silence(20)[0]), Deadline.after(5))  # ends the turn
+    healthy.on_frame(c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(5))  # goodbye, played at once
+    clock.now += timedelta(seconds=11)
+    healthy.on_frame(c.CONNECTION_ID, body(stream.silence(20)[0]), Deadline.after(5))
+
+    assert recorder.sent == [
+        "playAudio",
+        "checkpoint:greeting",
+        "clearAudio",
+        "playAudio",
+        "checkpoint:goodbye",
+        "checkpoint:acknowledge",
+    ]
+    record = store.connections.load(c.CONNECTION_ID)
+    assert record is not None
+    assert record.outbox == []
+
+
 def test_machine_detection_after_the_beep_starts_the_message_at_once(aws_stack: Any) -> None:
     store = open_store()
     connect(store)
