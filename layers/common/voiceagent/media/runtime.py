@@ -236,7 +236,10 @@ class MediaRuntime:
         if state.voicemail.trigger is None and (requested or clock < self.rules.beep_listen_ms):
             beep_state, beep = self.beeps.step(state.beep, audio, clock)
         moved = replace(state, vad=vad, beep=beep_state, last_beep=_beep_dict(beep) or state.last_beep)
-        decision = self._voicemail(moved, view, clock, beep, now) if requested else None
+        decision = None
+        if requested:
+            quiet = not self.vad.loud(audio, state.vad.speaking) and not beep_state.in_tone
+            decision = self._voicemail(moved, view, clock, beep, now, quiet=quiet)
         if decision is None and not requested:
             decision = self._apply(moved, self.agent.on_audio(view, audio, speech), "media")
         if decision is None:
@@ -248,19 +251,30 @@ class MediaRuntime:
         return decision
 
     def _voicemail(
-        self, state: StreamState, view: CallView, clock: int, beep: Beep | None, now: datetime
+        self,
+        state: StreamState,
+        view: CallView,
+        clock: int,
+        beep: Beep | None,
+        now: datetime,
+        *,
+        quiet: bool,
     ) -> Decision | None:
         """While a voicemail is requested and not yet started: start it at the right moment, or wait."""
         progress = state.voicemail
         if progress.trigger is not None:
             return None  # the message is playing: nothing for the agent to hear
         waiting_since = progress.waiting_since if progress.waiting_since is not None else clock
-        trigger = self._trigger(state, clock, waiting_since, beep)
+        follows = progress.quiet_to is not None and clock == progress.quiet_to + FRAME_MS
+        quiet_heard = (progress.quiet_heard_ms if follows else 0) + FRAME_MS if quiet else 0
+        quiet_to = clock if quiet else None
+        trigger = self._trigger(state, clock, waiting_since, beep, quiet_heard)
         if trigger is None:
-            return Decision(
-                replace(state, voicemail=VoicemailProgress(waiting_since)), label="voicemail-wait"
-            )
-        started = replace(state, voicemail=VoicemailProgress(waiting_since, trigger, clock))
+            waiting = VoicemailProgress(waiting_since, quiet_heard_ms=quiet_heard, quiet_to=quiet_to)
+            return Decision(replace(state, voicemail=waiting), label="voicemail-wait")
+        started = replace(
+            state, voicemail=VoicemailProgress(waiting_since, trigger, clock, quiet_heard, quiet_to)
+        )
         decision = self._apply(started, self.agent.on_voicemail(view), "voicemail")
         facts: dict[str, Any] = {"voicemail_started_at": iso(now), "voicemail_trigger": trigger}
         heard = state.last_beep if trigger in ("beep", "late_beep") else None
@@ -279,9 +293,12 @@ class MediaRuntime:
         ]
         return decision
 
-    def _trigger(self, state: StreamState, clock: int, waiting_since: int, beep: Beep | None) -> str | None:
+    def _trigger(
+        self, state: StreamState, clock: int, waiting_since: int, beep: Beep | None, quiet_heard: int
+    ) -> str | None:
         """Why the message starts now, or None: a beep just ended; a beep came before the request and nothing
-        was said after it; long enough silence after the greeting; or the longest wait is over."""
+        was said after it; long enough silence heard after the greeting (counted frame by frame since the
+        request, never across frames that were lost); or the longest wait is over."""
         if beep is not None:
             return "beep"
         vad = state.vad
@@ -294,12 +311,10 @@ class MediaRuntime:
             )
             if not spoke_after:
                 return "late_beep"
-        now_ms = clock + FRAME_MS
-        if not vad.speaking and vad.run_from is None and not state.beep.in_tone:
-            quiet_since = vad.quiet_from if vad.quiet_from is not None else waiting_since
-            if now_ms - quiet_since >= self.rules.silence_ms:
-                return "silence"
-        if now_ms - waiting_since >= self.rules.max_wait_ms:
+        quiet_now = not vad.speaking and vad.run_from is None and not state.beep.in_tone
+        if quiet_now and quiet_heard >= self.rules.silence_ms:
+            return "silence"
+        if clock + FRAME_MS - waiting_since >= self.rules.max_wait_ms:
             return "max_wait"
         return None
 

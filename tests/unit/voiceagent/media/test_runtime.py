@@ -454,6 +454,30 @@ def test_without_a_beep_the_message_starts_after_silence_or_the_longest_wait(
     assert (store.calls.get_call(c.CALL_UUID) or {})["voicemail_trigger"] == trigger
 
 
+def test_greeting_audio_lost_under_load_never_passes_for_silence(aws_stack: Any) -> None:
+    """A pause of one second, then 1.5 s of the greeting's speech lost (throttled or overtaken frames), then
+    quiet again: the clock spans 2.5 s of "quiet" but only a second of it was heard, so no message yet."""
+    store = open_store()
+    connect(store)
+    recorder, clock = Recorder(), Clock()
+    media = runtime(store, recorder, clock)
+    stream = StreamFrames()
+    for frame in [stream.start(), stream.played("greeting"), *stream.speech(600)]:
+        media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    store.connections.request_voicemail(c.CONNECTION_ID, clock())
+    heard = [*stream.speech(400), *stream.silence(1000)]
+    stream.speech(1500)  # sent by Plivo, never processed
+    heard += stream.silence(600)
+    for frame in heard:
+        media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    assert "checkpoint:voicemail" not in recorder.sent
+
+    for frame in stream.silence(1400):  # now two seconds heard without a break since the lost audio
+        media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    assert recorder.sent.count("checkpoint:voicemail") == 1
+    assert (store.calls.get_call(c.CALL_UUID) or {})["voicemail_trigger"] == "silence"
+
+
 def test_the_stream_state_stays_small(aws_stack: Any) -> None:
     script = human_then_voicemail()
     store = open_store()
