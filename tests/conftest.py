@@ -185,3 +185,17 @@ def call_event_bus(aws_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     return drain
+
+
+@pytest.fixture
+def agent_keys(aws_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """A stack with keys for your own agent: a dedicated stream-token key and the notifications' key."""
+    for parameter, value in (
+        (c.STREAM_TOKEN_SECRET_PARAM, c.STREAM_TOKEN_SECRET),
+        (c.AGENT_WEBHOOK_SECRET_PARAM, c.AGENT_WEBHOOK_SECRET),
+    ):
+        aws_stack["ssm"].put_parameter(Name=parameter, Value=value, Type="SecureString")
+    monkeypatch.setenv("STREAM_TOKEN_SECRET_PARAM", c.STREAM_TOKEN_SECRET_PARAM)
+    monkeypatch.setenv("AGENT_WEBHOOK_SECRET_PARAM", c.AGENT_WEBHOOK_SECRET_PARAM)
+    get_settings.cache_clear()
+    return {"stream": c.STREAM_TOKEN_SECRET.encode(), "webhook": c.AGENT_WEBHOOK_SECRET.encode()}
