@@ -26,7 +26,7 @@ FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 LOCAL_ONLY = (
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_SSM",
-    "AWS_ENDPOINT_URL_EVENTS",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
     "PLIVO_API_BASE_URL",
 )
 """Endpoints of `make local` that `sam local invoke` uses; here moto and the stub answer in-process."""

@@ -774,7 +774,7 @@ def function_environment() -> dict[str, str]:
         "AWS_ENDPOINT_URL_SSM": f"{DOCKER_HOST}:3003",
         "WEBSOCKET_MANAGEMENT_ENDPOINT": f"{DOCKER_HOST}:3001",
         "PLIVO_API_BASE_URL": f"{DOCKER_HOST}:3002",
-        "AWS_ENDPOINT_URL_EVENTS": f"{DOCKER_HOST}:3003",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE": f"{DOCKER_HOST}:3003",
         "EVENT_BUS_NAME": c.EVENT_BUS_NAME,
     }
 
