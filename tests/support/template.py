@@ -69,7 +69,7 @@ def fact_filter_pattern() -> dict[str, Any]:
     """The call-events event source mapping's filter pattern, as template.yaml declares it."""
     import json
 
-    (source,) = resources_of_type("AWS::Lambda::EventSourceMapping").values()
+    source = load_template()["Resources"]["CallEventsSource"]  # other mappings (SQS) may sit beside it
     (pattern,) = source["Properties"]["FilterCriteria"]["Filters"]
     parsed: dict[str, Any] = json.loads(pattern["Pattern"])
     return parsed
