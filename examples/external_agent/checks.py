@@ -29,7 +29,7 @@ def token_ok(key: bytes, query: Mapping[str, str], now: float | None = None) -> 
         return False
     mac = base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest()).rstrip(b"=").decode()
     fresh = expires >= (time.time() if now is None else now)
-    return hmac.compare_digest(mac, query.get("token", "")) and fresh
+    return hmac.compare_digest(mac.encode(), query.get("token", "").encode()) and fresh  # bytes: any input
 
 
 def verified(key: bytes, body: bytes, header: str, tolerance: int = 300, now: float | None = None) -> bool:
@@ -39,4 +39,4 @@ def verified(key: bytes, body: bytes, header: str, tolerance: int = 300, now: fl
     if not timestamp.isdigit() or abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
         return False
     expected = hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    return hmac.compare_digest(expected.encode(), fields.get("v1", "").encode())

@@ -87,3 +87,9 @@ def test_a_notification_altered_foreign_or_stale_fails(body: bytes, key: bytes, 
 @pytest.mark.parametrize("header", ["", "v1=abc", "t=abc,v1=abc", f"t={NOW}"])
 def test_a_malformed_signature_header_fails(header: str) -> None:
     assert not verified(b"k", b"{}", header, now=NOW)
+
+
+def test_non_ascii_tokens_and_signatures_fail_instead_of_raising() -> None:
+    query = {**_query(tokens.stream_url("wss://a/s", KEY, "call-1", NOW, 300)), "token": "tökén"}
+    assert not token_ok(KEY, query, now=NOW)
+    assert not verified(b"k", b"{}", f"t={NOW},v1=ünïcode", now=NOW)
