@@ -149,7 +149,9 @@ async def message_starts(seed: int = 11, count: int = 20, concurrency: int = 3) 
 
     chosen = trials(seed, count)
     by_number = {trial.number: _callee(trial) for trial in chosen}
-    stack = LocalStack(LocalConfig.from_env(ephemeral=True), callees=lambda to: by_number[to])
+    stack = LocalStack(
+        LocalConfig.from_env(ephemeral=True, simulated_only=True), callees=lambda to: by_number[to]
+    )
     await stack.start()
     rows: list[dict[str, Any]] = []
     try:

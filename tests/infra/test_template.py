@@ -365,12 +365,14 @@ def test_refused_and_failed_media_messages_raise_alarms() -> None:
         "ClientError": media_stage,
         "IntegrationError": media_stage,
         "ExecutionError": media_stage,
+        "MediaFramesFailed": {"service": "plivo-voice-agent", "stage": {"Ref": "Stage"}},
     }
     failed = alarms["MediaMessagesFailedAlarm"]["Properties"]
     assert failed["Threshold"] == {"Ref": "MediaFailedMessagesAlarmThreshold"}
     (expression,) = [query["Expression"] for query in failed["Metrics"] if "Expression" in query]
     assert "integration" in expression
     assert "execution" in expression
+    assert "state" in expression  # frames the function let go because DynamoDB was unavailable
 
 
 def test_a_throttle_of_any_function_raises_the_alarm() -> None:
@@ -607,3 +609,25 @@ def test_a_deploy_with_your_agent_but_without_its_keys_fails() -> None:
 )
 def test_agent_parameters_refuse_what_the_settings_refuse(name: str, value: str, accepted: bool) -> None:
     assert bool(re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)) is accepted
+
+
+def test_failures_the_stack_answers_itself_raise_alarms() -> None:
+    """What the rehearsed faults leave behind is watched: failed invocations, webhook 5xx, Plivo calls that
+    failed for good, and DynamoDB throttling of the calls table."""
+    alarms = resources_of_type("AWS::CloudWatch::Alarm")
+    errors = {
+        _dimensions(metric)["FunctionName"]["Ref"]
+        for metric in _alarm_metrics(alarms["FunctionErrorsAlarm"])
+        if metric["MetricName"] == "Errors"
+    }
+    assert errors == set(resources_of_type("AWS::Serverless::Function"))
+    webhooks = alarms["WebhookErrorsAlarm"]["Properties"]
+    assert (webhooks["MetricName"], webhooks["Threshold"]) == ("5xx", {"Ref": "WebhookErrorsAlarmThreshold"})
+    assert _dimensions(webhooks)["ApiId"] == {"Ref": "WebhookApi"}
+    plivo = alarms["PlivoApiErrorsAlarm"]["Properties"]
+    assert (plivo["Namespace"], plivo["MetricName"]) == ("PlivoVoiceAgent", "PlivoApiErrors")
+    throttled = {metric["MetricName"] for metric in _alarm_metrics(alarms["DynamoDbThrottlesAlarm"])}
+    assert throttled == {"ReadThrottleEvents", "WriteThrottleEvents"}
+    added = ("FunctionErrorsAlarm", "WebhookErrorsAlarm", "PlivoApiErrorsAlarm", "DynamoDbThrottlesAlarm")
+    for name in added:
+        assert alarms[name]["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
