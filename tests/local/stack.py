@@ -156,6 +156,12 @@ class LocalConfig:
         return f"http://{self.host}:{self.moto_port}"
 
     @property
+    def stream_token_key(self) -> bytes:
+        """The key the stack's stream tokens are made with (its own parameter, as with your own agent): what
+        a test minting a genuine token needs."""
+        return LOCAL_STREAM_TOKEN_KEY.encode()
+
+    @property
     def agent_stream_url(self) -> str:
         """The example agent's stream URL, for a call's ``stream_url`` (ws:// to this machine)."""
         return f"ws://{self.host}:{self.agent_port}{AGENT_STREAM_PATH}"
@@ -385,7 +391,7 @@ class LocalStack:
         """Every call event the stack published, as a rule delivered it (``make demo`` prints them)."""
         self.agent = ExampleAgent(
             AgentConfig(
-                stream_key=LOCAL_STREAM_TOKEN_KEY.encode(),
+                stream_key=config.stream_token_key,
                 webhook_key=LOCAL_AGENT_WEBHOOK_KEY.encode(),
                 api_url=f"http://{config.host}:{config.http_port}",
                 sign_requests=False,
