@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,49 @@ def test_every_function_ran_and_frames_flowed(demo_run: dict[str, Any]) -> None:
     for function in (*functions, "stream_connect"):
         assert invoked.get(function, 0) > 0, function
     assert demo_run["frames_handled"] > 1000  # ~50 per second per call
+
+
+def test_each_lifecycle_fact_of_every_demo_call_is_on_the_bus_once(demo_run: dict[str, Any]) -> None:
+    """Through the table's stream, call_events, moto's bus and a rule to a queue: every fact the scenario's
+    call had, each exactly once (Plivo's retried webhooks and the fallback URL included), and no other."""
+    expected = {scenario.name: scenario.events for scenario in SCENARIOS}
+    for result in demo_run["results"]:
+        events = result["events"]
+        ids = Counter(event["detail"]["event_id"] for event in events)
+        assert max(ids.values()) == 1, (result["scenario"], ids)
+        assert Counter(event["detail-type"] for event in events) == Counter(expected[result["scenario"]]), (
+            result["scenario"]
+        )
+        for event in events:
+            assert event["source"] == "plivo-voice-agent"
+            assert event["detail"]["schema_version"] == 1
+            assert event["detail"]["placement_id"] == result["report"]["placement_id"]
+    every = [event["detail"]["event_id"] for result in demo_run["results"] for event in result["events"]]
+    assert len(demo_run["call_events"]) == len(every)  # nothing on the bus that belongs to no demo call
+    assert demo_run["call_events_function"] > 0
+
+
+def test_completed_carries_the_calls_outcome(demo_run: dict[str, Any]) -> None:
+    for result in demo_run["results"]:
+        (completed,) = [event for event in result["events"] if event["detail-type"] == "Call Completed"]
+        assert completed["detail"]["outcome"] == result["report"]["outcome"]
+        assert completed["detail"]["call_uuid"] == result["call_uuid"]
+
+
+def test_the_example_agent_took_its_streams_and_left_the_voicemail(demo_run: dict[str, Any]) -> None:
+    """Real WebSocket connections to examples/external_agent: the token checked, the signed notification
+    verified, the message left after the beep, the call hung up through the stack."""
+    agent = demo_run["agent"]
+    streamed = [scenario for scenario in SCENARIOS if scenario.external_agent]
+    assert agent["connects"] == len(streamed)
+    assert agent["connects_refused"] == 0
+    assert agent["notifications"] == agent["voicemails_left"] == 1
+    assert agent["notifications_refused"] == 0
+    results = {result["scenario"]: result for result in demo_run["results"]}
+    voicemail = results["external_agent_voicemail"]
+    assert voicemail["report"]["outcome"] == "voicemail_left"
+    (notified,) = [event for event in voicemail["events"] if event["detail-type"] == "Agent Notified"]
+    assert notified["detail"]["delivered"] is True
+    assert notified["detail"]["fallback"] is None
+    (left,) = [event for event in voicemail["events"] if event["detail-type"] == "Voicemail Left"]
+    assert left["detail"]["via"] == "external_agent"

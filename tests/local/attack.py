@@ -40,7 +40,6 @@ from tests.local.scenarios import SCENARIOS, play
 from tests.local.stack import LocalConfig, LocalStack
 from tests.support.plivo_signing import sign_v3
 from voiceagent import routes
-from voiceagent.credentials import derive_stream_token_key
 from voiceagent.streams import tokens
 
 ATTACKED = ("human", "voicemail_transfer", "dropped_stream", "answer_retried")
@@ -157,7 +156,7 @@ class Attacker:
     async def unsigned_fresh_tokens(self) -> None:
         """A genuine, unused token for each live call, without Plivo's signature: refused under enforce."""
         config = self.stack.config
-        key = derive_stream_token_key(config.auth_token)
+        key = config.stream_token_key
         for call in self.stack.plivo.calls.values():
             if call.call_uuid in self._fresh_tried or call.ended.is_set() or "answered" not in call.events:
                 continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from tests.local.plivo_sim import SimCall
 
@@ -32,6 +32,15 @@ class CallLines:
             return
         name = self._labels.get(call.request_uuid) or f"{call.params.get('to')} {call.call_uuid[:8]}"
         self.print(f"{name:<24}  {what}")
+
+    def event(self, envelope: dict[str, Any]) -> None:
+        """A call event as the bus delivered it (``make local`` prints each as it arrives)."""
+        detail = envelope.get("detail") or {}
+        name = (
+            self._labels.get(str(detail.get("request_uuid")))
+            or str(detail.get("call_uuid") or detail.get("placement_id") or "?")[:8]
+        )
+        self.print(f"{name:<24}  on the bus: {envelope.get('detail-type')}")
 
     def print(self, text: str) -> None:
         out = self._out or sys.stdout

@@ -14,6 +14,7 @@ from pathlib import Path
 from tests.local.console import CallLines
 from tests.local.scenarios import AT_ONCE, SCENARIOS, Result, play_all
 from tests.local.stack import LocalConfig, LocalStack, run
+from voiceagent.clock import parse_iso
 from voiceagent_cli.tables import render_table
 
 
@@ -24,6 +25,13 @@ def _print(result: Result) -> None:
         print(render_table(result.report))
     if result.line:
         print(f"  on the callee's line: {line_story(result.line)}")
+    if result.events:
+        print("  on the bus (call events, the order the facts happened):")
+        origin = parse_iso(result.events[0]["detail"]["occurred_at"])
+        for event in result.events:
+            detail = event["detail"]
+            offset = (parse_iso(detail["occurred_at"]) - origin).total_seconds()
+            print(f"    {offset:8.3f}  {event['detail-type']:<22}  {detail['event_id']}")
     for problem in result.problems:
         print(f"  problem: {problem}")
     scenario = next(scenario for scenario in SCENARIOS if scenario.name == result.scenario)
@@ -63,7 +71,14 @@ async def _run(ephemeral: bool, json_path: Path | None) -> int:
         _print(result)
     passed = sum(result.passed for result in results)
     lost = stack.plivo.lost_callbacks
+    events = len(stack.events.events)
     print(f"\n{len(SCENARIOS)} scenarios in {time.monotonic() - started:.1f} s; callbacks refused: {lost}")
+    agent = stack.agent.stats
+    print(
+        f"call events on the bus: {events}; the example agent: {agent.connects} streams "
+        f"({agent.connects_refused} refused), {agent.notifications} notifications, "
+        f"{agent.voicemails_left} voicemails left"
+    )
     print(f"{passed} passed, {len(results) - passed} failed")
     if json_path:
         frames = sorted(stack.gateway.frame_latencies)
@@ -74,6 +89,15 @@ async def _run(ephemeral: bool, json_path: Path | None) -> int:
                     "lost_callbacks": lost,
                     "invocations": stack.gateway.invocations.counts,
                     "frames_handled": len(frames),
+                    "call_events": stack.events.events,
+                    "call_events_function": stack.lambdas.pools["call_events"].stats.invocations,
+                    "agent": {
+                        "connects": agent.connects,
+                        "connects_refused": agent.connects_refused,
+                        "notifications": agent.notifications,
+                        "notifications_refused": agent.notifications_refused,
+                        "voicemails_left": agent.voicemails_left,
+                    },
                 },
                 indent=2,
                 default=str,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import io
 import itertools
 import multiprocessing
 import os
@@ -98,6 +99,13 @@ def _crash_on_call(target: str) -> Callable[[], None]:
 
 def _serve(module: str, function_name: str, connection: Connection) -> None:
     """A container's life: import the handler (already loaded by the fork server), then run invocations."""
+    # One write per line, as Lambda hands each line to its logs: block-buffered (or unbuffered, with
+    # PYTHONUNBUFFERED: print writes the text and its newline apart), a container's output would
+    # be flushed mid-line and interleave with its siblings' on the shared stdout (EMF lines cut in two), and
+    # a crashed container would take its last lines with it.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True, write_through=False)
     handler = importlib.import_module(module).lambda_handler
     connection.send(("ready", os.getpid()))
     while True:

@@ -143,12 +143,42 @@ def _served(app: Serialized) -> web.Application:
     return served
 
 
+def _share_table_streams() -> None:
+    """moto backs up every table a transaction touches with a deep copy, stream records included, and
+    restores the copy when the transaction fails. With the calls table's stream on, each transaction then
+    copied every change ever made (a stream connect took 200 ms after a few calls, all the more as frames
+    are written), and a failed one swapped in a new stream that readers' iterators no longer followed. The
+    stream is shared instead of copied, and what a failed transaction added to it is taken back, as
+    DynamoDB never streams a write that did not happen."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+
+    def shared(self: StreamShard, _memo: dict[int, Any]) -> StreamShard:
+        return self
+
+    StreamShard.__deepcopy__ = shared  # type: ignore[attr-defined]
+    transact = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        shards = [table.stream_shard for table in self.tables.values() if table.stream_shard is not None]
+        lengths = [len(shard.items) for shard in shards]
+        try:
+            transact(self, transact_items)
+        except Exception:
+            for shard, length in zip(shards, lengths, strict=True):
+                del shard.items[length:]
+            raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def main(host: str, port: int, dynamodb_port: int) -> None:
     """Every service on ``port``; DynamoDB also on ``dynamodb_port``, through its own application: moto's
     dispatcher (which finds the service of each request) doubles the cost of the one call every frame makes.
     One process, so both share moto's state; one lock, so requests stay atomic across both ports."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    _share_table_streams()
     lock, counts, throttles = threading.Lock(), Counter[str](), Throttles()
     everything = Serialized(DomainDispatcherApplication(create_backend_app), lock, counts, throttles)
     dynamodb = Serialized(create_backend_app("dynamodb"), lock, counts, throttles)

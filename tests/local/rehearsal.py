@@ -47,7 +47,6 @@ from tests.local.scenarios import (
 )
 from tests.local.stack import LocalConfig, LocalStack
 from tests.support.plivo_signing import signed_upgrade_headers
-from voiceagent.credentials import derive_stream_token_key
 from voiceagent.store import open_store
 from voiceagent.store.states import CallState
 from voiceagent.streams import tokens
@@ -201,7 +200,7 @@ async def _burst(stack: LocalStack, size: int = BURST) -> dict[str, Any]:
     call_uuids = [str(uuid.uuid4()) for _ in range(size)]
     for call_uuid in call_uuids:
         store.calls.transition(call_uuid, CallState.ANSWERED, now, {"to": "+14155550100"})
-    key = derive_stream_token_key(stack.config.auth_token)
+    key = stack.config.stream_token_key
     issued = int(time.time())
     websocket_url = stack.config.websocket_url
     urls = [tokens.stream_url(websocket_url, key, call_uuid, issued, 300) for call_uuid in call_uuids]

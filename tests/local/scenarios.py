@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,33 @@ def _recovered_from(path: str, failures: int) -> Check:
     return check
 
 
+def _left_by_your_agent(report: dict[str, Any], call: SimCall) -> list[str]:
+    """Your agent was notified (signed, verified), waited for the beep, left the message and hung up through
+    the stack saying so."""
+    problems = []
+    if (report.get("agent") or {}).get("notification") != "delivered":
+        problems.append(f"your agent was not notified: {report.get('agent')}")
+    if "played voicemail" not in call.events:
+        problems.append("the voicemail message was never played to the end")
+    started, beep_end = call.marks.get("message_started"), call.marks.get("beep_end")
+    if started is None or beep_end is None or started < beep_end:
+        problems.append(f"the message did not start after the beep ({started} ms; beep ended {beep_end} ms)")
+    if "REST hangup" not in call.events:
+        problems.append("your agent did not hang up through the stack")
+    return problems
+
+
+def _talked_with_your_agent(report: dict[str, Any], call: SimCall) -> list[str]:
+    problems = []
+    if _frames(call, "playAudio") == 0:
+        problems.append("your agent never spoke")
+    if "pressed #" not in call.events or "REST hangup" not in call.events:
+        problems.append("your agent did not hang up after #")
+    if (report.get("agent") or {}).get("stream_url") is None:
+        problems.append("the report does not say the call streamed to your agent")
+    return problems
+
+
 def all_of(*checks: Check) -> Check:
     return lambda report, call: [problem for check in checks for problem in check(report, call)]
 
@@ -155,6 +183,10 @@ class Scenario:
     call the same callee)."""
     seconds: int | None = None
     """For ``hangup-after``: when the callee hangs up."""
+    external_agent: bool = False
+    """The call streams to your own agent (the local stack's example agent); the agent policy notifies it."""
+    events: Mapping[str, int] = field(default_factory=dict)
+    """The call events the bus must carry for this call, each fact once: detail-type → how many."""
 
     @property
     def to(self) -> str:
@@ -164,14 +196,35 @@ class Scenario:
         """The command that plays this scenario against `make local`."""
         message = f' --message "{self.voicemail_message}"' if self.voicemail_message else ""
         callee = f"{self.callee.value}={self.seconds}" if self.seconds else self.callee.value
-        return (
-            f"voiceagent call --callee {callee} --policy {self.policy}{message} --from {FROM} "
-            "--api-url http://127.0.0.1:3000 --no-sign"
+        agent = (
+            " --stream-url ws://127.0.0.1:3005/stream --agent-webhook-url http://127.0.0.1:3005/voicemail"
+            if self.external_agent
+            else ""
         )
+        return (
+            f"voiceagent call --callee {callee} --policy {self.policy}{message}{agent} "
+            f"--from {FROM} --api-url http://127.0.0.1:3000 --no-sign"
+        )
+
+    def event_problems(self, events: list[dict[str, Any]]) -> list[str]:
+        """What is wrong with the call's events on the bus: a fact missing, one too many, a duplicate."""
+        problems = []
+        ids = Counter(event["detail"]["event_id"] for event in events)
+        problems += [f"event {event_id} arrived {n} times" for event_id, n in ids.items() if n > 1]
+        distinct = {event["detail"]["event_id"]: event for event in events}.values()
+        counted = Counter(event["detail-type"] for event in distinct)
+        if counted != Counter(self.events):
+            problems.append(f"events on the bus {dict(counted)}, expected {dict(self.events)}")
+        return problems
 
 
 RETRIES = int(os.environ.get("PLIVO_CALLBACK_RETRIES", "2"))
 """The stack's callback retry count (rc): Plivo tries a URL 1 + RETRIES times before its fallback URL."""
+
+CALL = {"Call Placed": 1, "Call Answered": 1, "Stream Started": 1, "Stream Stopped": 1, "Call Completed": 1}
+"""The facts of every answered call that streamed: each on the bus once."""
+MACHINE = {**CALL, "Machine Detected": 1}
+LEFT = {**MACHINE, "Voicemail Left": 1}
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
@@ -181,6 +234,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "agent",
         "human",
         _barge_in_and_goodbye,
+        events=CALL,
     ),
     Scenario(
         "voicemail_hangup",
@@ -189,6 +243,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "hangup",
         "voicemail_hangup",
         hung_up_by_policy,
+        events=MACHINE,
     ),
     Scenario(
         "voicemail_transfer",
@@ -198,6 +253,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "voicemail_left",
         transferred,
         voicemail_message="Hi, this is Acme about your renewal.",
+        events=LEFT,
     ),
     Scenario(
         "voicemail_agent",
@@ -206,6 +262,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "agent",
         "voicemail_left",
         agent_voicemail,
+        events=LEFT,
     ),
     Scenario(
         "dropped_stream",
@@ -214,6 +271,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "agent",
         "human",
         recovered,
+        events={**CALL, "Stream Started": 2, "Stream Dropped": 1, "Stream Recovered": 1},
     ),
     Scenario(
         "degraded_stream",
@@ -222,6 +280,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "agent",
         "human",
         _degraded,
+        events={**CALL, "Stream Degraded": 2},
     ),
     Scenario(
         "answer_retried",
@@ -232,6 +291,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         _recovered_from("/plivo/answer", 1),
         faults=(("/plivo/answer", 1),),
         caller="+14155550201",
+        events=CALL,
     ),
     Scenario(
         "answer_fallback",
@@ -242,6 +302,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         _recovered_from("/plivo/answer", 1 + RETRIES),
         faults=(("/plivo/answer", 1 + RETRIES),),
         caller="+14155550202",
+        events=CALL,
     ),
     Scenario(
         "machine_detection_retried",
@@ -253,6 +314,30 @@ SCENARIOS: tuple[Scenario, ...] = (
         voicemail_message="Hi, this is Acme about your renewal.",
         faults=(("/plivo/machine-detection", 1),),
         caller="+14155550203",
+        events=LEFT,
+    ),
+    Scenario(
+        "external_agent_voicemail",
+        "Your own agent takes the stream; a machine answers: the signed notification, the message after the "
+        "beep, the hangup through the stack",
+        CalleeKind.MACHINE_BEEP,
+        "agent",
+        "voicemail_left",
+        _left_by_your_agent,
+        caller="+14155550204",
+        external_agent=True,
+        events={**LEFT, "Agent Notified": 1},
+    ),
+    Scenario(
+        "external_agent_human",
+        "Your own agent takes the stream; a human answers, talks, presses #: the agent hangs up",
+        CalleeKind.HUMAN,
+        "agent",
+        "human",
+        _talked_with_your_agent,
+        caller="+14155550205",
+        external_agent=True,
+        events=CALL,
     ),
 )
 
@@ -269,6 +354,8 @@ class Result:
     call_uuid: str | None = None
     line: dict[str, int] = field(default_factory=dict)
     """Moments on the callee's line, in ms of its audio (greeting end, beep, our message's start)."""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """The call's events as the bus delivered them, in the order the facts happened."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -284,6 +371,9 @@ async def play(
     payload: dict[str, Any] = {"to": scenario.to, "from": scenario.caller, "policy": scenario.policy}
     if scenario.voicemail_message:
         payload["voicemail_message"] = scenario.voicemail_message
+    if scenario.external_agent:
+        payload["stream_url"] = stack.config.agent_stream_url
+        payload["agent_webhook_url"] = stack.config.agent_webhook_url
     loop = asyncio.get_running_loop()
     placed = await loop.run_in_executor(
         None, lambda: request_api("POST", f"{base}/calls", payload, sign=False)
@@ -354,4 +444,12 @@ async def play_all(
         async with gate:
             return await play(stack, scenario, lines=lines)
 
-    return list(await asyncio.gather(*(paced(scenario) for scenario in scenarios)))
+    results = list(await asyncio.gather(*(paced(scenario) for scenario in scenarios)))
+    await stack.events_settled([(result.call_uuid, result.report.get("placement_id")) for result in results])
+    by_name = {scenario.name: scenario for scenario in scenarios}
+    for result in results:
+        result.events = stack.events.of_call(result.call_uuid, result.report.get("placement_id"))
+        problems = by_name[result.scenario].event_problems(result.events)
+        result.problems += problems
+        result.passed = result.passed and not problems
+    return results

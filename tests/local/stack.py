@@ -6,6 +6,11 @@
 - Simulated Plivo REST API (127.0.0.1:3002), to which the plivo SDK is pointed (not in live mode).
 - DynamoDB and SSM from moto's server (127.0.0.1:3003), tables created from template.yaml — or a real
   DynamoDB when LOCAL_DYNAMODB_ENDPOINT is set.
+- Call events: the table's stream polled as Lambda's event source mapping does, ``functions/call_events`` on
+  it, the stack's EventBridge bus on moto with a catch-all rule to a "recorder" queue the stack drains (each
+  event printed as it arrives).
+- Your own agent, as an example (examples/external_agent, 127.0.0.1:3005): calls placed with its
+  ``stream_url`` stream to it, and the agent policy notifies it.
 Ports, credentials and the public base URL come from environment variables (printed at start).
 ``LOCAL_PLIVO=live`` uses the real Plivo REST API with your credentials behind a tunnel
 (``voiceagent_cli.local_stack`` refuses settings that mix the two).
@@ -27,18 +32,32 @@ from typing import Any
 
 from aiohttp import web
 
+from examples.external_agent.agent import AgentConfig, ExampleAgent
 from tests.local import callees
 from tests.local.console import CallLines
+from tests.local.event_sources import (
+    DynamoDbStreamSource,
+    EventSources,
+    LocalAws,
+    Recorder,
+    SqsEventSource,
+)
 from tests.local.faults import Faults
 from tests.local.gateway import FUNCTIONS, Gateway
 from tests.local.lambda_pool import Lambdas
 from tests.local.plivo_sim import Callee, PlivoSimulator, SimCall
 from tests.local.preflight import LocalStackError, check_ports
 from voiceagent_cli.local_stack import (
+    AGENT_STREAM_PATH,
+    AGENT_WEBHOOK_KEY_PARAMETER,
+    AGENT_WEBHOOK_PATH,
     AUTH_TOKEN_PARAMETER,
+    LOCAL_AGENT_WEBHOOK_KEY,
     LOCAL_AUTH_ID,
     LOCAL_AUTH_TOKEN,
+    LOCAL_STREAM_TOKEN_KEY,
     PORTS,
+    STREAM_TOKEN_KEY_PARAMETER,
     MixedSettings,
     PlivoMode,
     mixed_settings,
@@ -47,7 +66,11 @@ from voiceagent_cli.local_stack import (
 )
 
 TABLE_NAME = "calls-local"
+EVENT_BUS_NAME = "plivo-voice-agent-local-calls"
+"""The stack's bus as the template names it (``<stack>-calls``)."""
 AUTH_TOKEN_PARAM = AUTH_TOKEN_PARAMETER
+STACK_FUNCTIONS = {**FUNCTIONS, "call_events": "functions.call_events.app"}
+"""The gateways' functions, and the one the table's stream invokes."""
 DEMO_IGNORES = (
     "LOCAL_PLIVO",
     "PLIVO_AUTH_ID",
@@ -79,6 +102,8 @@ class LocalConfig:
     websocket_url: str
     dynamodb_endpoint: str | None
     containers: int
+    agent_port: int = PORTS["LOCAL_AGENT_PORT"]
+    """The example agent (examples/external_agent): ``ws://host:port/stream`` and ``…/voicemail``."""
     """Warm containers per function (``LOCAL_LAMBDA_CONTAINERS``); a pool grows to twice that when busy."""
     mode: PlivoMode = PlivoMode.SIMULATED
     ignored: tuple[str, ...] = ()
@@ -117,6 +142,7 @@ class LocalConfig:
             websocket_url=websocket_url,
             dynamodb_endpoint=env.get("LOCAL_DYNAMODB_ENDPOINT") or None,
             containers=int(env.get("LOCAL_LAMBDA_CONTAINERS", "4")),
+            agent_port=port("LOCAL_AGENT_PORT"),
             mode=mode,
             ignored=ignored,
         )
@@ -124,6 +150,25 @@ class LocalConfig:
     @property
     def live(self) -> bool:
         return self.mode is PlivoMode.LIVE
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    @property
+    def stream_token_key(self) -> bytes:
+        """The key the stack's stream tokens are made with (its own parameter, as with your own agent): what
+        a test minting a genuine token needs."""
+        return LOCAL_STREAM_TOKEN_KEY.encode()
+
+    @property
+    def agent_stream_url(self) -> str:
+        """The example agent's stream URL, for a call's ``stream_url`` (ws:// to this machine)."""
+        return f"ws://{self.host}:{self.agent_port}{AGENT_STREAM_PATH}"
+
+    @property
+    def agent_webhook_url(self) -> str:
+        return f"http://{self.host}:{self.agent_port}{AGENT_WEBHOOK_PATH}"
 
     def ports(self) -> dict[str, int]:
         """The ports this configuration binds (the simulated Plivo's only when it runs)."""
@@ -133,6 +178,7 @@ class LocalConfig:
             "LOCAL_PLIVO_PORT": self.plivo_port,
             "LOCAL_MOTO_PORT": self.moto_port,
             "LOCAL_MOTO_DYNAMODB_PORT": self.dynamodb_port,
+            "LOCAL_AGENT_PORT": self.agent_port,
         }
         if self.live:
             del ports["LOCAL_PLIVO_PORT"]
@@ -151,6 +197,12 @@ class LocalConfig:
             "AWS_ENDPOINT_URL_SSM": moto,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or f"http://{self.host}:{self.dynamodb_port}",
             "AWS_ENDPOINT_URL_POLLY": moto,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": moto,
+            "EVENT_BUS_NAME": EVENT_BUS_NAME,
+            # Keys of their own for the stream tokens and your agent's notifications, as a stack with your
+            # own agent needs (the example agent reads the same values).
+            "STREAM_TOKEN_SECRET_PARAM": STREAM_TOKEN_KEY_PARAMETER,
+            "AGENT_WEBHOOK_SECRET_PARAM": AGENT_WEBHOOK_KEY_PARAMETER,
             "STAGE": "local",
             "CALLS_TABLE_NAME": os.environ.get("CALLS_TABLE_NAME", TABLE_NAME),
             "PLIVO_AUTH_ID": self.auth_id,
@@ -179,6 +231,9 @@ STACK_OWNED = frozenset(
         "WEBSOCKET_URL",
         "WEBSOCKET_MANAGEMENT_ENDPOINT",
         "PUBLIC_BASE_URL",
+        "EVENT_BUS_NAME",
+        "STREAM_TOKEN_SECRET_PARAM",
+        "AGENT_WEBHOOK_SECRET_PARAM",
     }
 )
 """Settings the local stack sets itself (from its LOCAL_* variables): where its own services are."""
@@ -244,7 +299,69 @@ def _prepare_aws(config: LocalConfig) -> subprocess.Popen[bytes] | None:
         with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
             dynamodb.create_table(TableName=table, **table_definition("CallsTable"))
         ssm.put_parameter(Name=parameter, Value=token, Type="SecureString", Overwrite=True)
+    for parameter, value in (
+        (STREAM_TOKEN_KEY_PARAMETER, LOCAL_STREAM_TOKEN_KEY),
+        (AGENT_WEBHOOK_KEY_PARAMETER, LOCAL_AGENT_WEBHOOK_KEY),
+        (constants.STREAM_TOKEN_SECRET_PARAM, constants.STREAM_TOKEN_SECRET),
+        (constants.AGENT_WEBHOOK_SECRET_PARAM, constants.AGENT_WEBHOOK_SECRET),
+    ):
+        ssm.put_parameter(Name=parameter, Value=value, Type="SecureString", Overwrite=True)
     return server
+
+
+def _wire_call_events(config: LocalConfig, lambdas: Lambdas, recorder: Recorder) -> EventSources:
+    """The calls table's stream → ``functions/call_events`` (the template's event source mapping: its filter,
+    batch size, window, retries, dead-letter queue) → the bus → a catch-all rule → the recorder's queue."""
+    from tests.support.template import fact_filter_pattern, load_template
+    from voiceagent.call_events.schema import SOURCE
+
+    env = config.function_environment()
+    aws = LocalAws(config.moto_url, env["AWS_DEFAULT_REGION"])
+    for bus in (EVENT_BUS_NAME, constants_event_bus()):
+        aws.bus(bus)
+    recorded = aws.queue("call-events-recorder")
+    aws.route(EVENT_BUS_NAME, "call-events-recorder", {"source": [SOURCE]}, recorded)
+    dead_letters = aws.queue("call-events-dead-letters")
+    import boto3
+
+    dynamodb = boto3.client(
+        "dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"], region_name=env["AWS_DEFAULT_REGION"]
+    )
+    stream_arn = dynamodb.describe_table(TableName=env["CALLS_TABLE_NAME"])["Table"]["LatestStreamArn"]
+    mapping = load_template()["Resources"]["CallEventsSource"]["Properties"]
+    retries = load_template()["Parameters"]["CallEventsMaxRetryAttempts"]["Default"]
+    sources = EventSources()
+    sources.add(
+        DynamoDbStreamSource(
+            function="call_events",
+            stream_arn=stream_arn,
+            streams=aws.streams,
+            invoke=lambdas.invoke,
+            filters=[fact_filter_pattern()],
+            batch_size=int(mapping["BatchSize"]),
+            batching_window_seconds=float(mapping["MaximumBatchingWindowInSeconds"]),
+            max_retries=int(retries),
+            on_failure=aws.dead_letter(dead_letters),
+        )
+    )
+    sources.add(
+        SqsEventSource(
+            function="recorder",
+            queue_url=recorded.url,
+            queue_arn=recorded.arn,
+            sqs=aws.sqs,
+            invoke=recorder,
+            concurrency=1,
+        )
+    )
+    return sources
+
+
+def constants_event_bus() -> str:
+    """The bus the sample events in events/ were made for (`sam local invoke` against this moto)."""
+    from tests.support import constants
+
+    return constants.EVENT_BUS_NAME
 
 
 class LocalStack:
@@ -254,10 +371,11 @@ class LocalStack:
         callees: Callable[[str], Callee] = callees.callee_for,
         observer: Callable[[SimCall, str], None] | None = None,
         time_scale: float = 1.0,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
         os.environ.update(config.function_environment())
-        self.lambdas = Lambdas(FUNCTIONS, warm=config.containers, cap=2 * config.containers)
+        self.lambdas = Lambdas(STACK_FUNCTIONS, warm=config.containers, cap=2 * config.containers)
         self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", lambdas=self.lambdas)
         self.plivo = PlivoSimulator(
             auth_id=config.auth_id,
@@ -269,6 +387,17 @@ class LocalStack:
         self.faults = Faults(
             None if config.dynamodb_endpoint else f"http://{config.host}:{config.dynamodb_port}"
         )
+        self.events = Recorder(on_event)
+        """Every call event the stack published, as a rule delivered it (``make demo`` prints them)."""
+        self.agent = ExampleAgent(
+            AgentConfig(
+                stream_key=config.stream_token_key,
+                webhook_key=LOCAL_AGENT_WEBHOOK_KEY.encode(),
+                api_url=f"http://{config.host}:{config.http_port}",
+                sign_requests=False,
+            )
+        )
+        self._sources: EventSources | None = None
         self._runners: list[web.AppRunner] = []
         self._moto: Any = None
 
@@ -278,12 +407,17 @@ class LocalStack:
         loop = asyncio.get_running_loop()
         self._moto = await loop.run_in_executor(None, _prepare_aws, self.config)
         await loop.run_in_executor(None, callees.prepare)
-        await self.lambdas.start(prime=self.gateway.priming_events())
+        await self.lambdas.start(prime={**self.gateway.priming_events(), "call_events": {"Records": []}})
+        self._sources = await loop.run_in_executor(
+            None, _wire_call_events, self.config, self.lambdas, self.events
+        )
+        self._sources.start()
         http_app = self.gateway.http_app()
         http_app.middlewares.append(self.faults.middleware)
         apps = [
             (http_app, self.config.http_port),
             (self.gateway.ws_app(), self.config.ws_port),
+            (self.agent.app(), self.config.agent_port),
         ]
         if not self.config.live:
             apps.append((self.plivo.rest_app(), self.config.plivo_port))
@@ -296,7 +430,31 @@ class LocalStack:
                 raise LocalStackError(f"port {port} could not be bound ({exc.strerror}): run again") from exc
             self._runners.append(runner)
 
+    async def events_settled(
+        self, calls: list[tuple[str | None, str | None]], *, quiet_seconds: float = 1.5, timeout: float = 20
+    ) -> bool:
+        """Wait until each call (CallUUID, placement id) has its Call Completed (or Call Not Placed) on the
+        bus and nothing new arrived for ``quiet_seconds``; False on timeout."""
+        deadline = time.monotonic() + timeout
+        seen, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            if len(self.events.events) != seen:
+                seen, quiet_since = len(self.events.events), time.monotonic()
+            finished = all(
+                any(
+                    event["detail-type"] in ("Call Completed", "Call Not Placed")
+                    for event in self.events.of_call(*ids)
+                )
+                for ids in calls
+            )
+            if finished and time.monotonic() - quiet_since >= quiet_seconds:
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
     async def stop(self) -> None:
+        if self._sources is not None:
+            await self._sources.stop()
         await self.gateway.close_all()
         await self.plivo.close()
         for runner in reversed(self._runners):
@@ -325,6 +483,9 @@ def describe(c: LocalConfig) -> str:
         plivo,
         f"  DynamoDB        {c.dynamodb_endpoint or f'moto at http://{c.host}:{c.dynamodb_port}'}",
         f"  SSM, …          moto at http://{c.host}:{c.moto_port}",
+        f"  call events     bus {EVENT_BUS_NAME} on moto, from the table's stream; printed as they arrive",
+        f"  your own agent  the example (examples/external_agent): {c.agent_stream_url},"
+        f" notified at {c.agent_webhook_url}",
     ]
     if c.live:
         lines += [
@@ -339,6 +500,8 @@ def describe(c: LocalConfig) -> str:
             "no-answer|failed|hangup-after=N|dropped-stream|degraded-stream",
             "  place a call:    .venv/bin/voiceagent call --callee machine-beep --policy agent "
             "--from +14155550199",
+            f"  to the example agent: add --stream-url {c.agent_stream_url} --agent-webhook-url "
+            f"{c.agent_webhook_url}",
         ]
     lines += [
         f"                   --api-url {local_api} --no-sign   (then: voiceagent report ID --follow)",
@@ -352,7 +515,7 @@ def describe(c: LocalConfig) -> str:
 
 async def _serve() -> None:
     lines = CallLines()
-    stack = LocalStack(LocalConfig.from_env(), observer=lines)
+    stack = LocalStack(LocalConfig.from_env(), observer=lines, on_event=lines.event)
     if stack.config.live:
         stack.gateway.access_log = lines.print  # Plivo's webhooks as they arrive through the tunnel
     try:

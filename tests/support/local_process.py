@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTS = ("LOCAL_HTTP_PORT", "LOCAL_WS_PORT", "LOCAL_PLIVO_PORT", "LOCAL_MOTO_PORT")
+PORTS = (
+    "LOCAL_HTTP_PORT",
+    "LOCAL_WS_PORT",
+    "LOCAL_PLIVO_PORT",
+    "LOCAL_MOTO_PORT",
+    "LOCAL_MOTO_DYNAMODB_PORT",
+    "LOCAL_AGENT_PORT",
+)
 LIVE_SETTINGS = (
     "LOCAL_PLIVO",
     "PLIVO_AUTH_ID",

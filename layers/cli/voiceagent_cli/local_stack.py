@@ -25,6 +25,14 @@ from voiceagent.settings import PLIVO_AUTH_ID_PATTERN
 LOCAL_AUTH_ID = "MALOCALSTACK00000000"
 LOCAL_AUTH_TOKEN = "local-plivo-auth-token"  # noqa: S105 - the simulator's, not a secret
 AUTH_TOKEN_PARAMETER = "/plivo-voice-agent/local/auth-token"  # noqa: S105 - a parameter name
+STREAM_TOKEN_KEY_PARAMETER = "/plivo-voice-agent/local/stream-token-key"  # noqa: S105 - a parameter name
+"""The local stack keys stream tokens with a dedicated key, as a stack with your own agent must."""
+LOCAL_STREAM_TOKEN_KEY = "local-stream-token-key"  # noqa: S105 - moto's, not a secret
+AGENT_WEBHOOK_KEY_PARAMETER = "/plivo-voice-agent/local/agent-webhook-key"
+LOCAL_AGENT_WEBHOOK_KEY = "local-agent-webhook-key"
+AGENT_STREAM_PATH = "/stream"
+AGENT_WEBHOOK_PATH = "/voicemail"
+"""Where the local stack's example agent (examples/external_agent) takes streams and notifications."""
 REGION = "us-east-1"
 MEDIA_PATH = "/media"
 """Where the HTTP port also serves the media WebSocket (one port, one tunnel)."""
@@ -34,6 +42,7 @@ PORTS = {
     "LOCAL_PLIVO_PORT": 3002,
     "LOCAL_MOTO_PORT": 3003,
     "LOCAL_MOTO_DYNAMODB_PORT": 3004,
+    "LOCAL_AGENT_PORT": 3005,
 }
 _PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home", ".localdomain")
 

@@ -42,6 +42,8 @@ OPTION_NAMES = {
     "machine_detection_time": "--detection-time",
     "ring_timeout": "--ring-timeout",
     "placement_id": "--placement-id",
+    "stream_url": "--stream-url",
+    "agent_webhook_url": "--agent-webhook-url",
     "request": "the call",
     "tuning": "--tuning",
     **{
@@ -148,6 +150,8 @@ def _call(args: argparse.Namespace) -> int:
         "ring_timeout": args.ring_timeout,
         "tuning": _tuning(args.tuning),
         "placement_id": args.placement_id,
+        "stream_url": args.stream_url,
+        "agent_webhook_url": args.agent_webhook_url,
     }
     request = validate(
         PlaceCallRequest, {k: v for k, v in fields.items() if v is not None}, names=OPTION_NAMES
@@ -272,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument(
         "--placement-id",
         help="idempotency key (8-64 of A-Z a-z 0-9 _ . -): repeating the command never dials twice",
+    )
+    call.add_argument(
+        "--stream-url",
+        help="your own agent's WebSocket (wss://…; ws:// to 127.0.0.1 locally): the call streams there",
+    )
+    call.add_argument(
+        "--agent-webhook-url",
+        help="where the agent policy notifies your agent of an answering machine (https://…)",
     )
     report = commands.add_parser("report", help="show a call's timeline, streams and outcome")
     report.add_argument("call_id", metavar="ID", help="the placement id, request_uuid or CallUUID")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
 
 TRANSIENT_ERROR_CODES = frozenset(
     {
@@ -51,6 +52,16 @@ def _dynamodb(realtime: bool) -> DynamoDBClient:
     return boto3.client("dynamodb", config=config)
 
 
+@lru_cache(maxsize=1)
+def events() -> EventBridgeClient:
+    """EventBridge, for the call events (``AWS_ENDPOINT_URL_EVENTBRIDGE`` points it at moto locally)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("events", config=config)
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
     response = getattr(exc, "response", None)
@@ -72,3 +83,4 @@ def is_transient(exc: BaseException) -> bool:
 def reset_clients() -> None:
     """Forget cached clients (tests, and the local stack when it re-points endpoints)."""
     _dynamodb.cache_clear()
+    events.cache_clear()

@@ -1,0 +1,1 @@
+"""Examples that run against this stack (not shipped in the layer)."""
