@@ -58,6 +58,10 @@ logger = Logger(child=True)
 
 FRAME_MS = 20
 """Plivo's frame length: the frame clock advances this much per media chunk."""
+BRIDGED_GAP_MS = 100
+"""While counting the silence after a greeting, frames lost in a gap up to this long (a frame overtaken by the
+next one, a throttled read) count as the quiet around them; a longer gap could hide a word, so the count
+starts again."""
 MAX_ATTEMPTS = 4
 """Decide-and-commit rounds before a frame gives up to the frames racing it (each round lost means another
 frame's effect was written; the loser is re-decided on top of it)."""
@@ -265,8 +269,9 @@ class MediaRuntime:
         if progress.trigger is not None:
             return None  # the message is playing: nothing for the agent to hear
         waiting_since = progress.waiting_since if progress.waiting_since is not None else clock
-        follows = progress.quiet_to is not None and clock == progress.quiet_to + FRAME_MS
-        quiet_heard = (progress.quiet_heard_ms if follows else 0) + FRAME_MS if quiet else 0
+        since = None if progress.quiet_to is None else clock - progress.quiet_to
+        follows = since is not None and 0 < since <= FRAME_MS + BRIDGED_GAP_MS
+        quiet_heard = (progress.quiet_heard_ms + since if follows and since else FRAME_MS) if quiet else 0
         quiet_to = clock if quiet else None
         trigger = self._trigger(state, clock, waiting_since, beep, quiet_heard)
         if trigger is None:

@@ -46,8 +46,9 @@ class VoicemailProgress:
     """What started the message: ``beep``, ``late_beep``, ``silence`` or ``max_wait``; None while waiting."""
     started_at: int | None = None
     quiet_heard_ms: int = 0
-    """Quiet audio heard without a break while waiting, frame by frame: a frame lost under load (throttled, or
-    overtaken) breaks the run, so greeting audio that was never heard can never pass for silence."""
+    """Quiet audio heard without a break while waiting, frame by frame: audio lost under load (throttled, or
+    overtaken frames) beyond a short gap breaks the run, so greeting audio that was never heard cannot pass
+    for silence."""
     quiet_to: int | None = None
     """Frame clock of the last frame counted in ``quiet_heard_ms`` (the next one must follow it)."""
 

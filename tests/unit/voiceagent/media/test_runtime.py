@@ -478,6 +478,25 @@ def test_greeting_audio_lost_under_load_never_passes_for_silence(aws_stack: Any)
     assert (store.calls.get_call(c.CALL_UUID) or {})["voicemail_trigger"] == "silence"
 
 
+def test_a_frame_lost_here_and_there_does_not_hold_the_message_back(aws_stack: Any) -> None:
+    """Under load a frame is now and then overtaken by the next and dropped: short gaps count as the quiet
+    around them, so two seconds of silence still start the message after two seconds."""
+    store = open_store()
+    connect(store)
+    recorder, clock = Recorder(), Clock()
+    media = runtime(store, recorder, clock)
+    stream = StreamFrames()
+    for frame in [stream.start(), stream.played("greeting"), *stream.speech(600)]:
+        media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    store.connections.request_voicemail(c.CONNECTION_ID, clock())
+    quiet = stream.silence(2100)
+    for index, frame in enumerate(quiet):
+        if index % 4 != 3:  # every fourth frame lost
+            media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    assert recorder.sent.count("checkpoint:voicemail") == 1
+    assert (store.calls.get_call(c.CALL_UUID) or {})["voicemail_trigger"] == "silence"
+
+
 def test_the_stream_state_stays_small(aws_stack: Any) -> None:
     script = human_then_voicemail()
     store = open_store()
