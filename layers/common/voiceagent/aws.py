@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
 
 TRANSIENT_ERROR_CODES = frozenset(
     {
@@ -41,6 +42,16 @@ def dynamodb() -> DynamoDBClient:
     return boto3.client("dynamodb", config=config)
 
 
+@lru_cache(maxsize=1)
+def sqs() -> SQSClient:
+    """The campaigns' queues (dispatch and deferral); endpoint from ``AWS_ENDPOINT_URL_SQS`` locally."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("sqs", config=config)
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
     response = getattr(exc, "response", None)
@@ -62,3 +73,4 @@ def is_transient(exc: BaseException) -> bool:
 def reset_clients() -> None:
     """Forget cached clients (tests, and the local stack when it re-points endpoints)."""
     dynamodb.cache_clear()
+    sqs.cache_clear()
