@@ -21,14 +21,6 @@ from voiceagent.settings import get_settings
 from voiceagent.store import open_campaign_store, open_store
 
 logger = Logger()
-METRICS = {
-    "dialled": "CampaignCallsDialled",
-    "paced": "CampaignCallsPaced",
-    "do_not_call": "CampaignDncSkipped",
-    "window_deferred": "CampaignWindowDeferred",
-    "late": "CampaignTicksMissed",
-    "not_placed": "CampaignCallsNotPlaced",
-}
 
 
 @observability.instrumented(logger)
@@ -48,13 +40,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             settings=settings,
             queue=dial_queue(),
             gateway=plivo_gateway,
-            base_url=settings.required("public_base_url").rstrip("/"),
+            base_url=settings.callback_base,
             campaign_settings=campaign_settings,
             remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
         ),
     )
-    for name, metric in METRICS.items():
-        if report.counts[name]:
-            observability.add(metric, report.counts[name])
+    counts = report.counts
+    if counts["dialled"]:
+        observability.add("CampaignCallsDialled", counts["dialled"])
+    if counts["paced"]:
+        observability.add("CampaignCallsPaced", counts["paced"])
+    if counts["do_not_call"]:
+        observability.add("CampaignDncSkipped", counts["do_not_call"])
+    if counts["window_deferred"]:
+        observability.add("CampaignWindowDeferred", counts["window_deferred"])
+    if counts["late"]:
+        observability.add("CampaignTicksMissed", counts["late"])
+    if counts["not_placed"]:
+        observability.add("CampaignCallsNotPlaced", counts["not_placed"])
     logger.info("dial batch", extra={"counts": dict(report.counts), "failed": len(report.failed_message_ids)})
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed_message_ids]}

@@ -196,6 +196,8 @@ class Settings(BaseModel):
     campaigns_table_name: str | None = Field(default=None, alias="CAMPAIGNS_TABLE_NAME")
     dnc_table_name: str | None = Field(default=None, alias="DNC_TABLE_NAME")
     campaign_dial_queue_url: HttpUrlText | None = Field(default=None, alias="CAMPAIGN_DIAL_QUEUE_URL")
+    campaign_callback_base_url: HttpUrlText | None = Field(default=None, alias="CAMPAIGN_CALLBACK_BASE_URL")
+    """The HTTP API's own URL (the dialer's: it places calls outside any request); PUBLIC_BASE_URL wins."""
     account_calls_per_second: Annotated[float, Field(ge=0.1, le=1000)] = Field(
         default=2.0, alias="ACCOUNT_CALLS_PER_SECOND"
     )
@@ -219,6 +221,7 @@ class Settings(BaseModel):
         "campaigns_table_name",
         "dnc_table_name",
         "campaign_dial_queue_url",
+        "campaign_callback_base_url",
         mode="before",
     )
     @classmethod
@@ -253,6 +256,14 @@ class Settings(BaseModel):
             alias = type(self).model_fields[name].alias
             raise ConfigurationError(f"invalid configuration: {alias}: not set (this function needs it)")
         return str(value)
+
+    @property
+    def callback_base(self) -> str:
+        """Where Plivo reaches this stack for calls placed outside a request (the campaign dialer)."""
+        base = self.public_base or self.campaign_callback_base_url
+        if not base:
+            raise ConfigurationError("invalid configuration: CAMPAIGN_CALLBACK_BASE_URL: not set")
+        return base.rstrip("/")
 
     @property
     def public_base(self) -> str | None:

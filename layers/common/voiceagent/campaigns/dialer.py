@@ -36,6 +36,8 @@ from voiceagent.store import CampaignStore, Store
 from voiceagent.store.campaigns import STATE_CANCELLED, STATE_RUNNING, Settle, TransactionFailed
 
 logger = Logger(child=True)
+CHECK_EVERY = timedelta(seconds=60)
+"""When the sweeper first checks a claimed attempt against the stored call (voiceagent.campaigns.sweeper)."""
 MAX_WAIT_SECONDS = 20.0
 """A campaign whose next tick is further away sends its messages back with a delay instead of sleeping."""
 
@@ -245,7 +247,7 @@ def _place(
     repository = context.campaigns.campaigns
     message = job.message
     key = placement_id(campaign.campaign_id, message.row, message.attempt)
-    check_at = iso(_now(context) + timedelta(seconds=context.settings.campaign_attempt_timeout_seconds))
+    check_at = iso(_now(context) + CHECK_EVERY)
     if (
         not job.resume
         and repository.claim(campaign.campaign_id, message.row, message.attempt, key, check_at, _now(context))

@@ -33,6 +33,9 @@ from voiceagent.store import CampaignStore, Store
 from voiceagent.store.states import CallState
 
 logger = Logger(child=True)
+CHECK_EVERY = timedelta(seconds=60)
+"""How often an attempt in flight is checked against the stored call (its event may have been lost): a
+completed call is settled at its first check, a missing one only after the attempt timeout."""
 
 
 def sweep(
@@ -88,12 +91,12 @@ def sweep_campaign(
             continue
         if not contact.get("placement_status"):
             queue.send([DialMessage(campaign_id=campaign.campaign_id, row=entry.row, attempt=attempt)])
-            repository.recheck(campaign.campaign_id, entry.row, "dialling", iso(now + timeout), now)
+            repository.recheck(campaign.campaign_id, entry.row, "dialling", iso(now + CHECK_EVERY), now)
             counts["resumed"] += 1
             continue
         end = _attempt_end(contact, calls, now=now, timeout=timeout, longest_call=longest_call)
         if end is None:
-            repository.recheck(campaign.campaign_id, entry.row, "dialling", iso(now + timeout), now)
+            repository.recheck(campaign.campaign_id, entry.row, "dialling", iso(now + CHECK_EVERY), now)
             counts["still_live"] += 1
         else:
             ends.append(end)
