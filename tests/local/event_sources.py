@@ -33,6 +33,10 @@ class SqsEventSource:
     concurrency: int = 2
     """Pollers, each with at most one invocation in flight (the mapping's maximum concurrency)."""
     wait_seconds: int = 1
+    idle_seconds: float = 0.0
+    """With ``wait_seconds=0``: the pause after an empty receive. moto's server applies one request at a time
+    (tests.local.moto_server), so a long poll would hold every other AWS call of the stack meanwhile; short
+    polls with a pause leave it free."""
     delivered: int = 0
     failed_invocations: int = 0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -57,6 +61,8 @@ class SqsEventSource:
             messages = response.get("Messages") or []
             if messages:
                 await self._deliver(messages)
+            elif self.idle_seconds:
+                await asyncio.sleep(self.idle_seconds)
 
     def _receive(self) -> dict[str, Any]:
         response: dict[str, Any] = self.sqs.receive_message(
@@ -99,3 +105,32 @@ class SqsEventSource:
             "eventSourceARN": self.queue_arn,
             "awsRegion": "us-east-1",
         }
+
+
+@dataclass
+class ScheduleSource:
+    """An EventBridge schedule (``rate(…)``): invoke a function with a scheduled event every ``seconds``."""
+
+    function: str
+    seconds: float
+    invoke: Invoke
+    invocations: int = 0
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.seconds)
+            self.invocations += 1
+            event = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+            try:
+                await self.invoke(self.function, event)
+            except Exception:
+                log.exception("scheduled invocation of %s failed", self.function)

@@ -47,6 +47,14 @@ from voiceagent_cli.local_stack import (
 )
 
 TABLE_NAME = "calls-local"
+CAMPAIGNS_TABLE = "campaigns-local"
+DNC_TABLE = "dnc-local"
+DIAL_QUEUE = "campaign-dial-local"
+OUTCOMES_QUEUE = "campaign-outcomes-local"
+MOTO_ACCOUNT = "123456789012"
+LOCAL_QUEUE_VISIBILITY_SECONDS = 30
+"""The local queues' visibility timeout (template.yaml: six times the function timeout, 6 minutes): a batch
+whose dialer died comes back after 30 s here, so a fault test does not wait 6 minutes."""
 AUTH_TOKEN_PARAM = AUTH_TOKEN_PARAMETER
 DEMO_IGNORES = (
     "LOCAL_PLIVO",
@@ -81,6 +89,10 @@ class LocalConfig:
     containers: int
     """Warm containers per function (``LOCAL_LAMBDA_CONTAINERS``); a pool grows to twice that when busy."""
     mode: PlivoMode = PlivoMode.SIMULATED
+    dialer_concurrency: int = 4
+    """Dialer invocations at once (``LOCAL_DIALER_CONCURRENCY``; CampaignDialerMaxConcurrency on AWS)."""
+    sweep_seconds: float = 5.0
+    """How often the campaign sweeper runs (``LOCAL_SWEEP_SECONDS``; every minute on AWS)."""
     ignored: tuple[str, ...] = ()
     """Variables set in the environment that this run leaves aside (the demo's live-mode settings)."""
 
@@ -119,7 +131,13 @@ class LocalConfig:
             containers=int(env.get("LOCAL_LAMBDA_CONTAINERS", "4")),
             mode=mode,
             ignored=ignored,
+            dialer_concurrency=int(env.get("LOCAL_DIALER_CONCURRENCY", "4")),
+            sweep_seconds=float(env.get("LOCAL_SWEEP_SECONDS", "5")),
         )
+
+    def queue_url(self, name: str) -> str:
+        """A queue's URL on moto's server (moto names it after the host asked and its default account)."""
+        return f"http://{self.host}:{self.moto_port}/{MOTO_ACCOUNT}/{name}"
 
     @property
     def live(self) -> bool:
@@ -151,6 +169,12 @@ class LocalConfig:
             "AWS_ENDPOINT_URL_SSM": moto,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or f"http://{self.host}:{self.dynamodb_port}",
             "AWS_ENDPOINT_URL_POLLY": moto,
+            "AWS_ENDPOINT_URL_SQS": moto,
+            "AWS_ENDPOINT_URL_EVENTS": moto,
+            "CAMPAIGNS_TABLE_NAME": CAMPAIGNS_TABLE,
+            "DNC_TABLE_NAME": DNC_TABLE,
+            "CAMPAIGN_DIAL_QUEUE_URL": self.queue_url(DIAL_QUEUE),
+            "CAMPAIGN_CALLBACK_BASE_URL": self.public_base_url,
             "STAGE": "local",
             "CALLS_TABLE_NAME": os.environ.get("CALLS_TABLE_NAME", TABLE_NAME),
             "PLIVO_AUTH_ID": self.auth_id,
@@ -178,6 +202,10 @@ STACK_OWNED = frozenset(
         "WEBSOCKET_URL",
         "WEBSOCKET_MANAGEMENT_ENDPOINT",
         "PUBLIC_BASE_URL",
+        "CAMPAIGNS_TABLE_NAME",
+        "DNC_TABLE_NAME",
+        "CAMPAIGN_DIAL_QUEUE_URL",
+        "CAMPAIGN_CALLBACK_BASE_URL",
     }
 )
 """Settings the local stack sets itself (from its LOCAL_* variables): where its own services are."""
@@ -243,7 +271,34 @@ def _prepare_aws(config: LocalConfig) -> subprocess.Popen[bytes] | None:
         with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
             dynamodb.create_table(TableName=table, **table_definition("CallsTable"))
         ssm.put_parameter(Name=parameter, Value=token, Type="SecureString", Overwrite=True)
+    for table, logical_id in ((CAMPAIGNS_TABLE, "CampaignsTable"), (DNC_TABLE, "DoNotCallTable")):
+        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+            dynamodb.create_table(TableName=table, **table_definition(logical_id))
+    _create_queues(config, env)
     return server
+
+
+def _create_queues(config: LocalConfig, env: dict[str, str]) -> None:
+    """The campaign queues and their dead-letter queues, on moto's SQS, as template.yaml declares them."""
+    import json
+
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], region_name=env["AWS_DEFAULT_REGION"])
+    for name in (DIAL_QUEUE, OUTCOMES_QUEUE):
+        dead = sqs.create_queue(QueueName=f"{name}-dead-letters")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        url = sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": str(LOCAL_QUEUE_VISIBILITY_SECONDS),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "5"}),
+            },
+        )["QueueUrl"]
+        if url != config.queue_url(name):
+            raise LocalStackError(f"moto named the queue {url}, not {config.queue_url(name)}")
 
 
 class LocalStack:
@@ -256,7 +311,14 @@ class LocalStack:
     ) -> None:
         self.config = config
         os.environ.update(config.function_environment())
-        self.lambdas = Lambdas(FUNCTIONS, warm=config.containers, cap=2 * config.containers)
+        self.lambdas = Lambdas(
+            FUNCTIONS,
+            warm=config.containers,
+            cap=2 * config.containers,
+            warm_for={"campaigns": 1, "campaign_outcomes": 2, "campaign_sweeper": 1},
+            timeouts={"campaign_dialer": 60.0, "campaigns": 29.0, "campaign_sweeper": 120.0},
+        )
+        self.sources: list[Any] = []
         self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", lambdas=self.lambdas)
         self.plivo = PlivoSimulator(
             auth_id=config.auth_id,
@@ -276,6 +338,7 @@ class LocalStack:
         self._moto = await loop.run_in_executor(None, _prepare_aws, self.config)
         await loop.run_in_executor(None, callees.prepare)
         await self.lambdas.start(prime=self.gateway.priming_events())
+        self._start_event_sources()
         http_app = self.gateway.http_app()
         http_app.middlewares.append(self.faults.middleware)
         apps = [
@@ -293,7 +356,43 @@ class LocalStack:
                 raise LocalStackError(f"port {port} could not be bound ({exc.strerror}): run again") from exc
             self._runners.append(runner)
 
+    def _start_event_sources(self) -> None:
+        """What Lambda's event source mappings and EventBridge's schedules do on AWS: the dial and outcome
+        queues feed their functions (template.yaml's batch sizes and dialer concurrency), and the sweeper
+        runs every ``LOCAL_SWEEP_SECONDS`` (AWS: every minute)."""
+        import boto3
+
+        from tests.local.event_sources import ScheduleSource, SqsEventSource
+
+        env = self.config.function_environment()
+        sqs = boto3.client(
+            "sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], region_name=env["AWS_DEFAULT_REGION"]
+        )
+        for queue, function, concurrency in (
+            (DIAL_QUEUE, "campaign_dialer", self.config.dialer_concurrency),
+            (OUTCOMES_QUEUE, "campaign_outcomes", 2),
+        ):
+            self.sources.append(
+                SqsEventSource(
+                    function=function,
+                    queue_url=self.config.queue_url(queue),
+                    queue_arn=f"arn:aws:sqs:{env['AWS_DEFAULT_REGION']}:{MOTO_ACCOUNT}:{queue}",
+                    sqs=sqs,
+                    invoke=self.gateway.invoke,
+                    concurrency=concurrency,
+                    wait_seconds=0,
+                    idle_seconds=0.2,
+                )
+            )
+        self.sources.append(
+            ScheduleSource("campaign_sweeper", self.config.sweep_seconds, self.gateway.invoke)
+        )
+        for source in self.sources:
+            source.start()
+
     async def stop(self) -> None:
+        for source in self.sources:
+            await source.stop()
         await self.gateway.close_all()
         await self.plivo.close()
         for runner in reversed(self._runners):

@@ -230,6 +230,7 @@ def _pace_and_place(
         context.queue.send([job.message for job in lost])
     if not owned:
         return
+    context.gateway()  # the Plivo client (and its token from SSM) before any tick, not inside one
     with ThreadPoolExecutor(max_workers=len(owned), thread_name_prefix="dial") as pool:
         outcomes = list(pool.map(lambda job: _place(campaign, job, grid, context), owned))
     for job, outcome in zip(owned, outcomes, strict=True):
