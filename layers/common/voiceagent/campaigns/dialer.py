@@ -22,7 +22,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
-from voiceagent.calls.placing import PlaceCallRequest, place_call
+from voiceagent.calls.placing import PlaceCallRequest, PlacementResult, prepare_placement, send_placement
 from voiceagent.campaigns.attempts import AttemptEnd, settle_attempts
 from voiceagent.campaigns.models import CampaignSettings, DialMessage, placement_id
 from voiceagent.campaigns.pacing import PaceGrid
@@ -244,61 +244,96 @@ def _pace_and_place(
 def _place(
     campaign: CampaignSettings, job: _Job, grid: PaceGrid, context: DialContext
 ) -> tuple[str, float | None]:
-    """Claim the contact, wait for the tick, place the call: (what happened, when the call was sent)."""
-    repository = context.campaigns.campaigns
+    """Claim the contact, prepare the placement, wait for the tick, send it: (what happened, when it was
+    sent). A tick missed by more than the guard is not used: the placement is held and sent on a new tick
+    (``hold``/``rearm``, so it is still sent at most once)."""
+    repository, placements = context.campaigns.campaigns, context.calls.placements
     message = job.message
     key = placement_id(campaign.campaign_id, message.row, message.attempt)
-    check_at = iso(_now(context) + CHECK_EVERY)
-    if (
-        not job.resume
-        and repository.claim(campaign.campaign_id, message.row, message.attempt, key, check_at, _now(context))
-        is None
-    ):
+    now = _now(context)
+    claimed = job.resume or repository.claim(
+        campaign.campaign_id, message.row, message.attempt, key, iso(now + CHECK_EVERY), now
+    )
+    if not claimed:
         return "duplicates", None
-    assert job.tick is not None
-    start = grid.start_of(job.tick)
-    context.sleep_until(start)
-    sent_at = context.clock()
-    if sent_at - start > grid.guard_ms / 1000:
-        return "late", None
     try:
         request = _request(campaign, job, key)
     except ValidationError as exc:  # e.g. the caller id itself: this contact cannot be called
-        now = _now(context)
-        end = AttemptEnd(
-            message.row, message.attempt, AttemptResult.NOT_PLACED, now, "dialer", hangup_cause=str(exc)[:200]
-        )
-        settle_attempts(
-            repository, campaign.campaign_id, [end], rules=campaign.retry, status=STATE_RUNNING, now=now
-        )
+        _not_placed(campaign, job, context, str(exc)[:200])
         return "not_placed", None
-    now = _now(context)
-    result = place_call(
-        request,
-        placements=context.calls.placements,
-        gateway=context.gateway,
-        settings=context.settings,
-        base_url=context.base_url,
-        now=now,
-        deadline=Deadline.after(max(1.0, min(10.0, context.remaining_seconds() - 3))),
-    )
+    prepared = prepare_placement(request, placements=placements, settings=context.settings, now=now)
+    existing = prepared.existing  # a delivery before this one got that far: held, or maybe sent
+    if existing is not None and (existing.status != "not_sent" or not placements.rearm(key, now)):
+        return _record(campaign, job, context, existing), None
+    assert job.tick is not None
+    tick = job.tick
+    for _ in range(3):
+        start = grid.start_of(tick)
+        context.sleep_until(start)
+        sent_at = context.clock()
+        if sent_at - start <= grid.guard_ms / 1000:
+            result = send_placement(
+                prepared,
+                placements=placements,
+                gateway=context.gateway,
+                settings=context.settings,
+                base_url=context.base_url,
+                now=_now(context),
+                deadline=Deadline.after(max(1.0, min(10.0, context.remaining_seconds() - 3))),
+            )
+            return _record(campaign, job, context, result), sent_at
+        placements.hold(key, _now(context))  # late: not sent on this tick
+        fresh = _one_tick(campaign, grid, context, key)
+        if fresh is None or not placements.rearm(key, _now(context)):
+            break
+        tick = fresh
+    return "late", None
+
+
+def _one_tick(campaign: CampaignSettings, grid: PaceGrid, context: DialContext, owner: str) -> int | None:
+    repository = context.campaigns.campaigns
+    for _ in range(3):
+        now = context.clock()
+        moment = datetime.fromtimestamp(now, UTC)
+        tick = repository.reserve_ticks(campaign.campaign_id, 1, grid.stride, grid.first_tick(now), moment)
+        if grid.start_of(tick) - now > MAX_WAIT_SECONDS:
+            return None
+        if repository.claim_tick(tick, owner, moment):
+            return tick
+    return None
+
+
+def _record(campaign: CampaignSettings, job: _Job, context: DialContext, result: PlacementResult) -> str:
+    """Put what the placement gave on the contact (a refused one settles the attempt at once)."""
     if result.status == "failed":
-        end = AttemptEnd(
-            message.row, message.attempt, AttemptResult.NOT_PLACED, now, "dialer", hangup_cause=result.error
-        )
-        settle_attempts(
-            repository, campaign.campaign_id, [end], rules=campaign.retry, status=STATE_RUNNING, now=now
-        )
-        return "not_placed", sent_at
-    status = "unconfirmed" if result.status == "placed" else result.status
-    repository.record_placement(
+        _not_placed(campaign, job, context, result.error)
+        return "not_placed"
+    now = _now(context)
+    # "placed": a delivery before this one prepared it and may have sent it (we cannot know): unconfirmed.
+    status = "unconfirmed" if result.status in ("placed", "not_sent") else result.status
+    context.campaigns.campaigns.record_placement(
         campaign.campaign_id,
-        message.row,
-        message.attempt,
+        job.message.row,
+        job.message.attempt,
         {"placement_status": status, "request_uuid": result.request_uuid, "placed_at": iso(now)},
         now,
     )
-    return ("repeated" if result.repeated else "dialled"), sent_at
+    return "repeated" if result.repeated else "dialled"
+
+
+def _not_placed(campaign: CampaignSettings, job: _Job, context: DialContext, error: str | None) -> None:
+    now = _now(context)
+    end = AttemptEnd(
+        job.message.row, job.message.attempt, AttemptResult.NOT_PLACED, now, "dialer", hangup_cause=error
+    )
+    settle_attempts(
+        context.campaigns.campaigns,
+        campaign.campaign_id,
+        [end],
+        rules=campaign.retry,
+        status=STATE_RUNNING,
+        now=now,
+    )
 
 
 def _request(campaign: CampaignSettings, job: _Job, key: str) -> PlaceCallRequest:
