@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from voiceagent.calls.placing import PlaceCallRequest, PlacementResult, prepare_placement, send_placement
 from voiceagent.campaigns.attempts import AttemptEnd, settle_attempts
+from voiceagent.campaigns.dispatch import dispatch
 from voiceagent.campaigns.models import CampaignSettings, DialMessage, placement_id
 from voiceagent.campaigns.pacing import PaceGrid
 from voiceagent.campaigns.queue import DialQueue
@@ -38,6 +39,9 @@ from voiceagent.store.campaigns import STATE_CANCELLED, STATE_RUNNING, Settle, T
 logger = Logger(child=True)
 CHECK_EVERY = timedelta(seconds=60)
 """When the sweeper first checks a claimed attempt against the stored call (voiceagent.campaigns.sweeper)."""
+FEED = 20
+"""Contacts a dialer batch queues after it (when the cap leaves room), so a campaign never waits for the
+sweeper to be fed."""
 MAX_WAIT_SECONDS = 20.0
 """A campaign whose next tick is further away sends its messages back with a delay instead of sleeping."""
 
@@ -89,6 +93,14 @@ def dial_batch(batch: Sequence[tuple[str, DialMessage]], context: DialContext) -
         except Exception:
             logger.exception("dialling a campaign's batch failed", extra={"campaign_id": campaign_id})
             report.failed_message_ids += [message_id for message_id, _ in messages]
+            continue
+        campaign = context.campaign_settings(campaign_id)
+        if campaign is not None:  # keep the queue fed while the cap leaves room (a batch's worth or so)
+            fed = dispatch(
+                context.campaigns.campaigns, context.queue, campaign, now=_now(context), limit=FEED
+            )
+            report.counts["dispatched"] += fed.queued
+            report.counts["window_deferred"] += fed.window_deferred
     return report
 
 

@@ -29,6 +29,8 @@ logger = Logger(child=True)
 QUEUED_CHECK = timedelta(minutes=15)
 """A contact still queued this long after dispatch has lost its message: the sweeper sends it again."""
 MAX_TRIES = 5
+CHUNK = 25
+"""Contacts per dispatch transaction (and so per query of the due ones)."""
 
 
 @dataclass
@@ -44,18 +46,22 @@ def dispatch(
     campaign: CampaignSettings,
     *,
     now: datetime,
+    limit: int = 1000,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Dispatched:
+    """Queue up to ``limit`` due contacts (and the room the cap leaves), ``CHUNK`` per transaction."""
     result = Dispatched()
     window = CallingWindow.parse(campaign.window)
-    for _ in range(MAX_TRIES):
+    races = 0
+    while result.queued + result.window_deferred < limit and races < MAX_TRIES:
         state = repository.get_state(campaign.campaign_id) or {}
         if state.get("status") != STATE_RUNNING:
             return result
         room = int(state.get("max_in_progress", campaign.max_in_progress)) - int(state.get("active", 0))
-        if room <= 0:
+        wanted = min(room, CHUNK, limit - result.queued)
+        if wanted <= 0:
             return result
-        entries = repository.due(campaign.campaign_id, now, min(room, 90))
+        entries = repository.due(campaign.campaign_id, now, wanted)
         if not entries:
             return result
         open_now: list[tuple[DueEntry, str]] = []
@@ -74,6 +80,7 @@ def dispatch(
                 campaign.campaign_id, chosen, campaign.max_in_progress, iso(now + QUEUED_CHECK), now
             )
         except TransactionFailed as exc:
+            races += 1
             logger.info("dispatch raced", extra={"campaign_id": campaign.campaign_id, "failed": exc.failed})
             sleep(random.uniform(0.01, 0.05))  # noqa: S311 - jitter
             continue
@@ -82,7 +89,7 @@ def dispatch(
         )
         result.queued += len(chosen)
         result.rows += [entry.row for entry in chosen]
-        if len(entries) < min(room, 90):
+        if len(entries) < wanted:
             return result
     return result
 

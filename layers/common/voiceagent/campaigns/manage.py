@@ -30,6 +30,9 @@ from voiceagent.store.campaigns import STATE_CANCELLED, STATE_COMPLETED, STATE_P
 from voiceagent.store.placements import AlreadyExists
 from voiceagent.validation import InvalidRequest, Problem, shown
 
+API_DISPATCH = 100
+"""Contacts the API queues itself when a campaign starts or resumes (the answer stays quick); the dialer
+keeps the queue fed from there, and outcomes and the sweeper do too."""
 RESULTS = [*(result.value for result in AttemptResult), *(result.value for result in ContactResult)]
 
 
@@ -200,7 +203,7 @@ def create_campaign(
     )
     dispatched = Dispatched()
     if started:
-        dispatched = dispatch(repository, queue, settings_of(meta), now=now)
+        dispatched = dispatch(repository, queue, settings_of(meta), now=now, limit=API_DISPATCH)
     return Created(
         campaign_id,
         repeated or not started,
@@ -301,7 +304,7 @@ def change_status(
     if state is None:
         raise StatusConflict(f"campaign {campaign_id} is {current.get('status')}: it cannot {action}")
     if target == STATE_RUNNING:
-        dispatch(store.campaigns, queue, settings_of(meta), now=now)
+        dispatch(store.campaigns, queue, settings_of(meta), now=now, limit=API_DISPATCH)
         store.campaigns.complete_if_done(campaign_id, now)
     return {"campaign_id": campaign_id, "status": target, "changed": True}
 
