@@ -131,7 +131,7 @@ def _fast_transactions() -> None:
                     )
                 )
         except Exception:  # noqa: BLE001 - a malformed request: moto's own path says what is wrong
-            return original(self, transact_items)  # type: ignore[no-any-return]
+            return original(self, transact_items)
         setattr(models, "copy", _NoTableCopy)  # noqa: B010 - the module moto backs tables up with
         try:
             original(self, transact_items)
