@@ -23,7 +23,12 @@ from tests.support.events import EVENTS_DIR, load_event
 from tests.support.make_events import ENV_FILE, EVENT_ENVIRONMENT, EVENT_PREREQUISITES
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-LOCAL_ONLY = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SSM", "PLIVO_API_BASE_URL")
+LOCAL_ONLY = (
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_SQS",
+    "PLIVO_API_BASE_URL",
+)
 """Endpoints of `make local` that `sam local invoke` uses; here moto and the stub answer in-process."""
 
 
@@ -99,9 +104,14 @@ def invoke(
     for name in LOCAL_ONLY:
         os.environ.pop(name, None)
     with mock_aws(), responses.RequestsMock(assert_all_requests_are_fired=False) as plivo:
-        boto3.client("dynamodb").create_table(
-            TableName=constants.TABLE_NAME, **table_definition("CallsTable")
-        )
+        dynamodb = boto3.client("dynamodb")
+        for table, logical_id in (
+            (constants.TABLE_NAME, "CallsTable"),
+            (constants.CAMPAIGNS_TABLE_NAME, "CampaignsTable"),
+            (constants.DNC_TABLE_NAME, "DoNotCallTable"),
+        ):
+            dynamodb.create_table(TableName=table, **table_definition(logical_id))
+        boto3.client("sqs").create_queue(QueueName=constants.DIAL_QUEUE_NAME)
         boto3.client("ssm").put_parameter(
             Name=constants.AUTH_TOKEN_PARAM, Value=constants.TEST_AUTH_TOKEN, Type="SecureString"
         )

@@ -23,6 +23,11 @@ REFUSED_ON_PURPOSE = (
     "nonce_too_long",
 )
 FUNCTION_OF = {
+    "campaign_dialer": "campaign_dialer",
+    "campaign_outcomes": "campaign_outcomes",
+    "campaign_sweeper": "campaign_sweeper",
+    "campaigns": "campaigns",
+    "dnc": "campaigns",
     "stream_connect": "stream_connect",
     "stream_disconnect": "stream_connect",
     "stream_ended": "answer",
@@ -52,6 +57,9 @@ def test_every_sample_event_gets_the_answer_it_was_made_for(name: str, own_envir
     first = make_events.EVENT_PREREQUISITES.get(name, ())
     response, _ = invoke.invoke(function, invoke.read_event(name), overrides, first)
 
+    if "statusCode" not in response:  # a queue's or a schedule's function: nothing to deliver again
+        assert response.get("batchItemFailures", []) == [], response
+        return
     status = int(response["statusCode"])
     assert status < 500, invoke.render(response)
     if name.endswith(REFUSED_ON_PURPOSE):
