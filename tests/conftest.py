@@ -13,6 +13,7 @@ import responses
 from moto import mock_aws
 
 from tests.support import constants as c
+from tests.support.table_stream import STREAMS_ENDPOINT, TableStream
 from tests.support.template import table_definition
 from voiceagent import aws
 from voiceagent.settings import get_plivo_account, get_settings
@@ -152,3 +153,61 @@ def table_items(aws_stack: dict[str, Any]) -> Any:
         ]
 
     return _scan
+
+
+@pytest.fixture
+def table_stream(aws_stack: dict[str, Any]) -> TableStream:
+    """The calls table's DynamoDB stream from now on, as Lambda would hand it to ``functions/call_events``."""
+    streams = boto3.client("dynamodbstreams", region_name=c.REGION, endpoint_url=STREAMS_ENDPOINT)
+    return TableStream(aws_stack["dynamodb"], streams, c.TABLE_NAME)
+
+
+@pytest.fixture
+def call_event_bus(aws_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The stack's bus in moto with a catch-all rule to a queue, ``EVENT_BUS_NAME`` pointing at it; returns
+    a function that drains the queue: the events published so far (EventBridge envelopes)."""
+    import json
+
+    events = boto3.client("events", region_name=c.REGION)
+    sqs = boto3.client("sqs", region_name=c.REGION)
+    events.create_event_bus(Name=c.EVENT_BUS_NAME)
+    queue_url = sqs.create_queue(QueueName="recorder")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="everything",
+        EventBusName=c.EVENT_BUS_NAME,
+        EventPattern=json.dumps({"source": ["plivo-voice-agent"]}),
+    )
+    events.put_targets(
+        Rule="everything", EventBusName=c.EVENT_BUS_NAME, Targets=[{"Id": "recorder", "Arn": queue_arn}]
+    )
+    monkeypatch.setenv("EVENT_BUS_NAME", c.EVENT_BUS_NAME)
+    get_settings.cache_clear()
+
+    def drain() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    return drain
+
+
+@pytest.fixture
+def agent_keys(aws_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """A stack with keys for your own agent: a dedicated stream-token key and the notifications' key."""
+    for parameter, value in (
+        (c.STREAM_TOKEN_SECRET_PARAM, c.STREAM_TOKEN_SECRET),
+        (c.AGENT_WEBHOOK_SECRET_PARAM, c.AGENT_WEBHOOK_SECRET),
+    ):
+        aws_stack["ssm"].put_parameter(Name=parameter, Value=value, Type="SecureString")
+    monkeypatch.setenv("STREAM_TOKEN_SECRET_PARAM", c.STREAM_TOKEN_SECRET_PARAM)
+    monkeypatch.setenv("AGENT_WEBHOOK_SECRET_PARAM", c.AGENT_WEBHOOK_SECRET_PARAM)
+    get_settings.cache_clear()
+    return {"stream": c.STREAM_TOKEN_SECRET.encode(), "webhook": c.AGENT_WEBHOOK_SECRET.encode()}

@@ -42,6 +42,7 @@ def stream_plan(event: APIGatewayProxyEventV2) -> StreamPlan:
         timeout_seconds=settings.stream_timeout_seconds,
         base_url=public_base_url(event),
         callback_retries=settings.plivo_callback_retries,
+        agent_stream_url=settings.agent_stream_url,
     )
 
 

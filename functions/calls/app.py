@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from voiceagent import observability, routes
-from voiceagent.calls.control import HangupRequest, HangupResult, hang_up
+from voiceagent.calls.control import HangupBody, HangupRequest, HangupResult, NoMachine, hang_up
 from voiceagent.calls.listing import ListQuery, list_calls
 from voiceagent.calls.lookup import checked_id, find_call
 from voiceagent.calls.placing import IDEMPOTENCY_KEY, PlaceCallRequest, PlacementConflict, place_call
@@ -59,15 +59,18 @@ def get_calls() -> Response[str]:
 
 @app.post(routes.CALL_HANGUP)
 def hangup_call(call_id: str) -> Response[str]:
+    body = validate(HangupBody, body_text(app.current_event) or "{}", json_text=True)
     store = open_store()
     found = find_call(store, checked_id(call_id))
     if found is None:
         return json_response(404, NO_SUCH_CALL)
     # The IAM caller API Gateway authorised (the local stack has none).
     requested_by = app.current_event.request_context.authorizer.iam.user_arn or "an unsigned local request"
-    request = HangupRequest(store, plivo_gateway, _deadline(), utcnow(), requested_by)
+    request = HangupRequest(store, plivo_gateway, _deadline(), utcnow(), requested_by, body.voicemail_left)
     try:
         result = hang_up(found, request)
+    except NoMachine as exc:
+        return json_response(409, {"message": str(exc), **found.ids})
     except PlivoApiError as exc:
         logger.error("hangup request failed", extra={"error": str(exc)})
         return json_response(502, {"message": f"Plivo did not hang up: {exc}"})

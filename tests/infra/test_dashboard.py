@@ -42,7 +42,7 @@ AWS_METRICS: dict[str, dict[str, set[str]]] = {
         "Latency": {"WebhookApi"},
     },
     "AWS/Lambda": dict.fromkeys(("Invocations", "Errors", "Throttles", "Duration"), FUNCTIONS_OF_THE_STACK)
-    | {"ConcurrentExecutions": FUNCTIONS_OF_THE_STACK | {""}},
+    | {"ConcurrentExecutions": FUNCTIONS_OF_THE_STACK | {""}, "IteratorAge": {"CallEventsFunction"}},
     "AWS/SQS": {
         "ApproximateNumberOfMessagesVisible": {
             "CampaignDialQueue",
@@ -299,7 +299,8 @@ def test_cost_per_call_minute_uses_the_list_prices_of_make_bench() -> None:
         for name in FUNCTIONS_OF_THE_STACK
     }
     ids = {"AnswerFunction": "answer", "HangupFunction": "hangup", "StreamStatusFunction": "streamstatus"}
-    # One minute of one streamed call: 3,000 frames in, 30 frames out, three webhooks, 13 writes and 18 reads.
+    # One minute of one streamed call: 3,000 frames in, 30 frames out, three webhooks, 13 writes and 18 reads,
+    # six call events published by two invocations of the publisher.
     minute = {
         "messages": 3030.0,
         "webhooks": 3.0,
@@ -307,6 +308,9 @@ def test_cost_per_call_minute_uses_the_list_prices_of_make_bench() -> None:
         "rru": 18.0,
         "i_media": 3000.0,
         "d_media": 6000.0,
+        "events": 6.0,
+        "i_callevents": 2.0,
+        "d_callevents": 100.0,
     }
     for key in ids.values():
         minute |= {f"i_{key}": 1.0, f"d_{key}": 50.0}
@@ -317,13 +321,16 @@ def test_cost_per_call_minute_uses_the_list_prices_of_make_bench() -> None:
 
     results = _evaluate(widget, minute)
 
-    gb_seconds = 6000 / 1000 * memory_gb["MediaFunction"] + sum(
-        50 / 1000 * memory_gb[function] for function in ids
+    gb_seconds = (
+        6000 / 1000 * memory_gb["MediaFunction"]
+        + sum(50 / 1000 * memory_gb[function] for function in ids)
+        + 100 / 1000 * memory_gb["CallEventsFunction"]
     )
     expected = (
         3030 * PRICES["apigw_websocket_message"]
         + 1 * PRICES["apigw_websocket_connection_minute"]
-        + 3003 * PRICES["lambda_request"]
+        + 3005 * PRICES["lambda_request"]
+        + 6 * PRICES["eventbridge_custom_event"]
         + gb_seconds * PRICES["lambda_arm64_gb_second"]
         + 13 * PRICES["dynamodb_write_request_unit"]
         + 18 * PRICES["dynamodb_read_request_unit"]

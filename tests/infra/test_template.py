@@ -375,16 +375,26 @@ def test_refused_and_failed_media_messages_raise_alarms() -> None:
     assert "execution" in expression
 
 
-def test_a_throttle_of_any_function_raises_the_alarm() -> None:
-    alarm = resources_of_type("AWS::CloudWatch::Alarm")["LambdaThrottlesAlarm"]
-    watched = {
-        _dimensions(metric)["FunctionName"]["Ref"]
-        for metric in _alarm_metrics(alarm)
-        if metric["Namespace"] == "AWS/Lambda" and metric["MetricName"] == "Throttles"
-    }
+def test_a_throttle_of_any_function_raises_an_alarm() -> None:
+    alarms = resources_of_type("AWS::CloudWatch::Alarm")
+    watched: set[str] = set()
+    for name in ("LambdaThrottlesAlarm", "CampaignLambdaThrottlesAlarm"):
+        alarm = alarms[name]
+        metrics = _alarm_metrics(alarm)
+        assert len(metrics) <= 10, f"{name}: a metric math alarm watches at most 10 metrics"
+        watched |= {
+            _dimensions(metric)["FunctionName"]["Ref"]
+            for metric in metrics
+            if metric["Namespace"] == "AWS/Lambda" and metric["MetricName"] == "Throttles"
+        }
+        (expression,) = [q["Expression"] for q in alarm["Properties"]["Metrics"] if "Expression" in q]
+        assert expression == "SUM(METRICS())"
     assert watched == set(resources_of_type("AWS::Serverless::Function"))
-    (expression,) = [q["Expression"] for q in alarm["Properties"]["Metrics"] if "Expression" in q]
-    assert expression == "SUM(METRICS())"
+
+
+def test_no_metric_math_alarm_watches_more_than_ten_metrics() -> None:
+    for name, alarm in resources_of_type("AWS::CloudWatch::Alarm").items():
+        assert len(_alarm_metrics(alarm)) <= 10, name
 
 
 def test_every_alarm_notifies_the_alarm_topic() -> None:
@@ -489,3 +499,123 @@ def test_every_stack_parameter_is_in_the_readme_configuration_table() -> None:
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     documented = {name for row in rows for name in re.findall(r"`([A-Za-z]+)`", row.split("|")[1])}
     assert set(load_template()["Parameters"]) <= documented
+
+
+# ---------------------------------------------------------------- call events and your own agent
+
+
+def test_the_tables_changes_feed_the_call_events_publisher_with_bounded_retries_and_a_dead_letter_queue() -> (
+    None
+):
+    resources = load_template()["Resources"]
+    assert resources["CallsTable"]["Properties"]["StreamSpecification"] == {
+        "StreamViewType": "NEW_AND_OLD_IMAGES"
+    }
+    (source,) = resources_of_type("AWS::Lambda::EventSourceMapping").values()
+    properties = source["Properties"]
+    assert properties["FunctionName"] == {"Ref": "CallEventsFunction"}
+    assert properties["EventSourceArn"] == {"Fn::GetAtt": ["CallsTable", "StreamArn"]}
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert properties["BatchSize"] <= 100
+    assert properties["MaximumBatchingWindowInSeconds"] <= 5
+    assert properties["MaximumRetryAttempts"] == {"Ref": "CallEventsMaxRetryAttempts"}
+    assert properties["MaximumRecordAgeInSeconds"] == {"Ref": "CallEventsMaxRecordAgeSeconds"}
+    assert properties["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["CallEventsDeadLetterQueue", "Arn"]}}
+    }
+    alarm = resources["CallEventsDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CallEventsDeadLetterQueue", "QueueName"]}}
+    ]
+
+
+def test_the_call_events_bus_is_the_contracts() -> None:
+    template = load_template()
+    bus = template["Resources"]["CallEventBus"]
+    assert bus["Type"] == "AWS::Events::EventBus"
+    assert bus["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-calls"}
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["EVENT_BUS_NAME"] == {
+        "Ref": "CallEventBus"
+    }
+    outputs = template["Outputs"]
+    assert outputs["CallEventBusName"]["Value"] == {"Ref": "CallEventBus"}
+    assert outputs["CallEventBusArn"]["Value"] == {"Fn::GetAtt": ["CallEventBus", "Arn"]}
+
+
+def test_the_publisher_may_put_events_on_its_bus_and_read_its_tables_stream_only() -> None:
+    """SAM policy templates scoped to the one bus, stream and queue; no SAM DynamoDB event (which would add a
+    managed policy reading every stream of the account)."""
+    function = load_template()["Resources"]["CallEventsFunction"]["Properties"]
+    assert "Events" not in function
+    policies = function["Policies"]
+    assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "CallEventBus"}}} in policies
+    assert {
+        "DynamoDBStreamReadPolicy": {
+            "TableName": {"Ref": "CallsTable"},
+            "StreamName": {
+                "Fn::Select": [3, {"Fn::Split": ["/", {"Fn::GetAtt": ["CallsTable", "StreamArn"]}]}]
+            },
+        }
+    } in policies
+    assert {
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["CallEventsDeadLetterQueue", "QueueName"]}}
+    } in (policies)
+    statements = [s for p in policies if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
+    assert statements == [
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["CallsTable", "Arn"]}}
+    ]
+
+
+def test_only_machine_detection_may_read_the_key_that_signs_notifications_to_your_agent() -> None:
+    readers = [
+        name
+        for name, function in resources_of_type("AWS::Serverless::Function").items()
+        if any(
+            "ReadAgentWebhookSecretPolicy" in json_text(policy)
+            for policy in function["Properties"]["Policies"]
+        )
+    ]
+    assert readers == ["MachineDetectionFunction"]
+    assert (
+        load_template()["Resources"]["ReadAgentWebhookSecretPolicy"]["Condition"] == "HasAgentWebhookSecret"
+    )
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def test_a_deploy_with_your_agent_but_without_its_keys_fails() -> None:
+    """CloudFormation Rules: an agent URL without its dedicated key stops the deploy before any change."""
+    rules = load_template()["Rules"]
+    stream = rules["AgentStreamNeedsItsOwnTokenKey"]
+    assert stream["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AgentStreamUrl"}, ""]}]}
+    (assertion,) = stream["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "StreamTokenSecretParameterName"}, ""]}]
+    }
+    webhook = rules["AgentWebhookNeedsASigningKey"]
+    (assertion,) = webhook["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AgentWebhookSecretParameterName"}, ""]}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("AgentStreamUrl", "", True),
+        ("AgentStreamUrl", "wss://agent.example.com:8443/plivo?tenant=acme", True),
+        ("AgentStreamUrl", "ws://agent.example.com/plivo", False),
+        ("AgentStreamUrl", "wss://agent.example.com/plivo#x", False),
+        ("AgentWebhookUrl", "https://agent.example.com/voicemail", True),
+        ("AgentWebhookUrl", "http://agent.example.com/voicemail", False),
+        ("AgentWebhookSecretParameterName", "/agents/key", True),
+        ("AgentWebhookSecretParameterName", "agents/key", False),
+    ],
+)
+def test_agent_parameters_refuse_what_the_settings_refuse(name: str, value: str, accepted: bool) -> None:
+    assert bool(re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)) is accepted

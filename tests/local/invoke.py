@@ -27,6 +27,7 @@ LOCAL_ONLY = (
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_SSM",
     "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_EVENTS",
     "PLIVO_API_BASE_URL",
 )
 """Endpoints of `make local` that `sam local invoke` uses; here moto and the stub answer in-process."""
@@ -57,8 +58,10 @@ def read_event(name: str) -> dict[str, Any]:
 
 
 def _stub_plivo(plivo: Any) -> None:
+    """Plivo's REST API, and your agent's webhook (example.com): everything succeeds."""
     import responses
 
+    plivo.add(responses.POST, re.compile(r"https://agent\.example\.com/.*"), status=200)
     account = r"https://api\.plivo\.com/v1/Account/[^/]+"
     plivo.add(
         responses.POST, re.compile(rf"{account}/Call/$"), json={"request_uuid": "invoke-request"}, status=201
@@ -75,13 +78,32 @@ def _stub_plivo(plivo: Any) -> None:
     )
 
 
+def _recorder(boto3: Any, bus: str) -> Any:
+    """The stack's call-events bus with a catch-all rule to a queue; returns what drains it."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    events.create_event_bus(Name=bus)
+    queue_url = sqs.create_queue(QueueName="recorder")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["plivo-voice-agent"]}))
+    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "recorder", "Arn": arn}])
+
+    def drain() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        found = [json.loads(message["Body"]) for message in messages]
+        return found + (drain() if messages else [])
+
+    return drain
+
+
 def invoke(
     function: str,
     event: dict[str, Any],
     overrides: dict[str, str] | None = None,
     first: tuple[tuple[str, str], ...] = (),
+    published: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The handler's response, and the Plivo REST requests it made (``overrides``: settings the event was
+    """The handler's response, and the Plivo REST requests it made (``published`` gets the call events it
+    put on the bus) (``overrides``: settings the event was
     made for, e.g. a custom domain's PUBLIC_BASE_URL; ``first``: (function, event name) pairs run before
     it, in the same tables, to put the call in the state the event needs)."""
     import boto3
@@ -112,9 +134,13 @@ def invoke(
         ):
             dynamodb.create_table(TableName=table, **table_definition(logical_id))
         boto3.client("sqs").create_queue(QueueName=constants.DIAL_QUEUE_NAME)
-        boto3.client("ssm").put_parameter(
-            Name=constants.AUTH_TOKEN_PARAM, Value=constants.TEST_AUTH_TOKEN, Type="SecureString"
-        )
+        for name, value in (
+            (constants.AUTH_TOKEN_PARAM, constants.TEST_AUTH_TOKEN),
+            (constants.STREAM_TOKEN_SECRET_PARAM, constants.STREAM_TOKEN_SECRET),
+            (constants.AGENT_WEBHOOK_SECRET_PARAM, constants.AGENT_WEBHOOK_SECRET),
+        ):
+            boto3.client("ssm").put_parameter(Name=name, Value=value, Type="SecureString")
+        drain = _recorder(boto3, os.environ.get("EVENT_BUS_NAME") or constants.EVENT_BUS_NAME)
         _stub_plivo(plivo)
         for earlier_function, earlier_event in first:
             earlier = importlib.import_module(function_module(earlier_function)).lambda_handler
@@ -122,11 +148,16 @@ def invoke(
         handler = importlib.import_module(module).lambda_handler
         response: dict[str, Any] = handler(event, LambdaContext(function))
         requests_made = [f"{call.request.method} {call.request.url}" for call in plivo.calls]
+        if published is not None:
+            published += drain()
     return response, requests_made
 
 
 def render(response: dict[str, Any]) -> str:
-    """The response as a person reads it: status, headers, and the body (JSON pretty-printed)."""
+    """The response as a person reads it: status, headers, and the body (JSON pretty-printed); a batch
+    answer (``batchItemFailures``) as it is."""
+    if "statusCode" not in response:
+        return json.dumps(response, indent=2)
     body = response.get("body")
     if isinstance(body, str) and body.startswith(("{", "[")):
         body = json.dumps(json.loads(body), indent=2)
@@ -151,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         first = EVENT_PREREQUISITES.get(Path(args.event).stem, ())
         for earlier_function, earlier_event in first:
             print(f"(first {earlier_function} on {earlier_event}: {args.event} needs it)", file=sys.stderr)
-        response, requests_made = invoke(args.function, event, overrides, first)
+        published: list[dict[str, Any]] = []
+        response, requests_made = invoke(args.function, event, overrides, first, published)
     except InvokeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -159,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     if requests_made:
         print()
     for request in requests_made:
-        print(f"Plivo REST API (stubbed): {request}")
+        stubbed = "your agent's webhook" if "agent.example.com" in request else "Plivo REST API"
+        print(f"{stubbed} (stubbed): {request}")
+    if published:
+        print(f"\ncall events published ({len(published)}):")
+    for envelope in published:
+        print(f"  {envelope['detail-type']:<24} {envelope['detail']['event_id']}")
     return 0
 
 

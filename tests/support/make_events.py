@@ -7,6 +7,7 @@ and their signatures cannot drift from this generator or from the plivo SDK.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from tests.support import constants as c
+from tests.support import sample_changes as changes
 from tests.support.audio import silence, tone
 from tests.support.events import EVENTS_DIR
 from tests.support.plivo_signing import sign_v3
@@ -437,6 +439,25 @@ def frame_event(frame: dict[str, Any]) -> dict[str, Any]:
     return ws_event("$default", body=json.dumps(frame, separators=(",", ":")))
 
 
+def stream_batch(*records: dict[str, Any]) -> dict[str, Any]:
+    """What the DynamoDB event source mapping hands ``functions/call_events``."""
+    return {"Records": list(records)}
+
+
+EXTERNAL_AGENT_CALL = {
+    **PLACE_CALL,
+    "policy": "agent",
+    "stream_url": c.AGENT_STREAM_URL,
+    "agent_webhook_url": c.AGENT_WEBHOOK_URL,
+    "metadata": changes.METADATA,
+}
+AGENT_KEYS = {
+    "STREAM_TOKEN_SECRET_PARAM": c.STREAM_TOKEN_SECRET_PARAM,
+    "AGENT_WEBHOOK_SECRET_PARAM": c.AGENT_WEBHOOK_SECRET_PARAM,
+}
+"""The settings of a stack with keys for your own agent (the secrets are in the tests' and invoke's SSM)."""
+
+
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "answer_outbound": lambda: http_event("/plivo/answer", form=ANSWER_FORM, query=PLACEMENT_QUERY),
     "answer_fallback": lambda: http_event("/plivo/answer-fallback", form=ANSWER_FORM, query=PLACEMENT_QUERY),
@@ -789,11 +810,154 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/campaign-sweeper"],
         "detail": {},
     },
+    "calls_place_external_agent": lambda: calls_event(json.dumps(EXTERNAL_AGENT_CALL)),
+    "calls_place_external_agent_without_keys": lambda: calls_event(
+        json.dumps({**EXTERNAL_AGENT_CALL, "metadata": {"case": "no keys"}})
+    ),
+    "calls_place_stream_url_invalid": lambda: calls_event(
+        json.dumps({**EXTERNAL_AGENT_CALL, "stream_url": "https://agent.example.com/plivo?token=mine"})
+    ),
+    "calls_hangup_voicemail_left": lambda: {
+        **report_event(c.CALL_UUID, method="POST", suffix="/hangup"),
+        "body": json.dumps({"voicemail_left": True}),
+    },
+    "calls_hangup_voicemail_left_no_machine": lambda: {
+        **report_event(c.CALL_UUID, method="POST", suffix="/hangup"),
+        "body": json.dumps({"voicemail_left": True}),
+    },
+    "machine_detection_external_agent": lambda: http_event(
+        "/plivo/machine-detection",
+        form={**MACHINE_FORM, "X-PH-Agent": "external"},
+        query=PLACEMENT_QUERY,
+    ),
+    "call_events_call_life": lambda: stream_batch(*changes.LIFE),
+    "call_events_call_completed": lambda: stream_batch(changes.COMPLETED_MODIFY),
+    "call_events_stream_events": lambda: stream_batch(
+        changes.STREAM_STARTED, changes.STREAM_DEGRADED, changes.STREAM_DROPPED, changes.RECOVERED
+    ),
+    "call_events_placements": lambda: stream_batch(changes.PLACED, changes.NOT_PLACED),
+    "call_events_no_facts": lambda: stream_batch(changes.NO_FACT_MODIFY),
+    "call_events_malformed_record": lambda: stream_batch(
+        changes.STREAM_STARTED, changes.MALFORMED, changes.COMPLETED_MODIFY
+    ),
 }
 
 
 def render(name: str) -> str:
     return json.dumps(CASES[name](), indent=2, sort_keys=True) + "\n"
+
+
+# ------------------------------------------------------------- what the stack sends: events, notifications
+
+
+def published_details() -> list[Any]:
+    """The details ``functions/call_events`` derives from the sample changes (every detail-type)."""
+    from voiceagent.call_events.facts import Context, derive
+    from voiceagent.store.changes import decode
+
+    context = Context(stage=c.STAGE, call_record=changes.call_record)
+    return [detail for record in changes.LIFE for detail in derive(decode(record), context)]
+
+
+def eventbridge_event(detail: Any) -> dict[str, Any]:
+    """The event as EventBridge delivers it to a rule's target (its ``id`` is EventBridge's own: random in
+    reality, made from ``event_id`` here so the sample is stable; deduplicate on ``detail.event_id``)."""
+    import uuid
+
+    from voiceagent.call_events.publisher import detail_json
+    from voiceagent.call_events.schema import SOURCE
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, detail.event_id)),
+        "detail-type": detail.DETAIL_TYPE,
+        "source": SOURCE,
+        "account": "123456789012",
+        "time": detail.occurred_at[:19] + "Z",
+        "region": c.REGION,
+        "resources": [],
+        "detail": detail_json(detail),
+    }
+
+
+NOTIFICATION_TIME = TIME_EPOCH_MS // 1000 + 11
+
+
+def agent_notification() -> dict[str, Any]:
+    """The agent policy's notification to your agent, as sent: method, URL, signed headers, exact body."""
+    from voiceagent.agents.notification import (
+        NOTIFICATION_ID_HEADER,
+        SIGNATURE_HEADER,
+        AgentNotification,
+        Voicemail,
+        sign,
+    )
+    from voiceagent.call_events.facts import machine_detected
+    from voiceagent.call_events.schema import AgentNotified, event_id
+    from voiceagent.settings import Settings
+
+    detected = machine_detected({**changes.DETECTED, "policy_applied": "agent"}, c.STAGE, c.CALL_UUID)
+    defaults = Settings.model_fields
+    notification = AgentNotification(
+        **detected.model_dump(),
+        notification_id=event_id(c.CALL_UUID, AgentNotified.FACT),
+        stream_id=changes.SECOND_STREAM_ID,
+        voicemail=Voicemail(
+            message=str(defaults["voicemail_message"].default),
+            audio_url=None,
+            voice=str(defaults["voicemail_voice"].default),
+            language=str(defaults["voicemail_language"].default),
+        ),
+    )
+    body = notification.model_dump_json(by_alias=True)
+    return {
+        "method": "POST",
+        "url": c.AGENT_WEBHOOK_URL,
+        "headers": {
+            "Content-Type": "application/json",
+            "User-Agent": "plivo-voice-agent",
+            SIGNATURE_HEADER: sign(c.AGENT_WEBHOOK_SECRET.encode(), body.encode(), NOTIFICATION_TIME),
+            NOTIFICATION_ID_HEADER: notification.notification_id,
+        },
+        "body": body,
+        "key": f"the value of {c.AGENT_WEBHOOK_SECRET_PARAM}: {c.AGENT_WEBHOOK_SECRET}",
+    }
+
+
+def _json(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _open(schema: Any) -> Any:
+    """A published JSON Schema lets fields be added (schema_version 1 may grow; consumers ignore what they do
+    not know): the models' own ``extra="forbid"`` guards this code, not its consumers."""
+    if isinstance(schema, dict):
+        return {key: _open(value) for key, value in schema.items() if key != "additionalProperties"}
+    if isinstance(schema, list):
+        return [_open(item) for item in schema]
+    return schema
+
+
+def artifacts() -> dict[str, Callable[[], str]]:
+    """Files under events/ that are not function inputs: one sample and one JSON Schema per detail-type of
+    the call events (``eventbridge/``), the agent notification and its schema (``agent/``)."""
+    from voiceagent.agents.notification import AgentNotification
+    from voiceagent.call_events import schema
+
+    samples = {detail.FACT: detail for detail in reversed(published_details())}  # first of each type
+    files: dict[str, Callable[[], str]] = {}
+    for model in schema.DETAILS:
+        files[f"eventbridge/{model.FACT}.json"] = functools.partial(
+            lambda detail: _json(eventbridge_event(detail)), samples[model.FACT]
+        )
+        files[f"eventbridge/schemas/{model.FACT}.json"] = functools.partial(
+            lambda detail_type: _json(_open(detail_type.model_json_schema(by_alias=True))), model
+        )
+    files["agent/notification.json"] = lambda: _json(agent_notification())
+    files["agent/notification.schema.json"] = lambda: _json(
+        _open(AgentNotification.model_json_schema(by_alias=True))
+    )
+    return files
 
 
 ENV_FILE = EVENTS_DIR / "env" / "sam-local-invoke.json"
@@ -817,10 +981,22 @@ def function_environment() -> dict[str, str]:
         "AWS_ENDPOINT_URL_SQS": f"{DOCKER_HOST}:3003",
         "WEBSOCKET_MANAGEMENT_ENDPOINT": f"{DOCKER_HOST}:3001",
         "PLIVO_API_BASE_URL": f"{DOCKER_HOST}:3002",
+        "AWS_ENDPOINT_URL_EVENTS": f"{DOCKER_HOST}:3003",
+        "EVENT_BUS_NAME": c.EVENT_BUS_NAME,
     }
 
 
-EVENT_ENVIRONMENT = {"answer_custom_domain": {"PUBLIC_BASE_URL": c.CUSTOM_DOMAIN_BASE}}
+EVENT_ENVIRONMENT = {
+    "answer_custom_domain": {"PUBLIC_BASE_URL": c.CUSTOM_DOMAIN_BASE},
+    "calls_place_external_agent": AGENT_KEYS,
+    "calls_place_stream_url_invalid": AGENT_KEYS,
+    "machine_detection_external_agent": {
+        **AGENT_KEYS,
+        "AGENT_STREAM_URL": c.AGENT_STREAM_URL,
+        "AGENT_WEBHOOK_URL": c.AGENT_WEBHOOK_URL,
+        "DEFAULT_MACHINE_POLICY": "agent",
+    },
+}
 """Events made for a stack configured otherwise (``sam local invoke``: put these in the env-vars file)."""
 EVENT_PREREQUISITES = {
     **dict.fromkeys(("stream_connect", "stream_connect_second_token"), (("answer", "answer_outbound"),)),
@@ -840,6 +1016,12 @@ EVENT_PREREQUISITES = {
         ("campaign_dialer", "campaign_dialer_batch"),
     ),
     "dnc_remove": (("campaigns", "dnc_add"),),
+    "calls_hangup_voicemail_left": (
+        ("answer", "answer_outbound"),
+        ("machine_detection", "machine_detection_machine"),
+    ),
+    "calls_hangup_voicemail_left_no_machine": (("answer", "answer_outbound"),),
+    "machine_detection_external_agent": (("answer", "answer_outbound"),),
 }
 """Events that act only on a call in a given state, and the (function, event) pairs that put it there: a
 stream connects only to an answered call."""
@@ -856,7 +1038,13 @@ def main(out_dir: Path = EVENTS_DIR) -> int:
     env_file = out_dir / ENV_FILE.relative_to(EVENTS_DIR)
     env_file.parent.mkdir(exist_ok=True)
     env_file.write_text(render_environment())
+    made = artifacts()
+    for relative, render_file in made.items():
+        path = out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_file())
     print(f"wrote {len(CASES)} events to {out_dir}, and their functions' environment to {env_file}")
+    print(f"wrote {len(made)} samples and schemas of what the stack sends (eventbridge/, agent/)")
     return 0
 
 

@@ -57,4 +57,19 @@ def table_definition(logical_id: str) -> dict[str, Any]:
             if "GlobalSecondaryIndexes" in properties
             else {}
         ),
+        **(
+            {"StreamSpecification": {"StreamEnabled": True, **properties["StreamSpecification"]}}
+            if "StreamSpecification" in properties
+            else {}
+        ),
     }
+
+
+def fact_filter_pattern() -> dict[str, Any]:
+    """The call-events event source mapping's filter pattern, as template.yaml declares it."""
+    import json
+
+    (source,) = resources_of_type("AWS::Lambda::EventSourceMapping").values()
+    (pattern,) = source["Properties"]["FilterCriteria"]["Filters"]
+    parsed: dict[str, Any] = json.loads(pattern["Pattern"])
+    return parsed

@@ -43,3 +43,17 @@ def _optional(name: str) -> bool:
 def test_event_file_is_current(name: str) -> None:
     on_disk = (EVENTS_DIR / f"{name}.json").read_text()
     assert json.loads(on_disk) == json.loads(make_events.render(name)), "run `make events`"
+
+
+def test_the_samples_and_schemas_of_what_the_stack_sends_are_current() -> None:
+    """events/eventbridge/ (a sample and a JSON Schema per detail-type) and events/agent/ (the notification)
+    are made from the code that publishes and signs them: regenerate with `make events`."""
+    made = make_events.artifacts()
+    on_disk = {
+        str(path.relative_to(EVENTS_DIR))
+        for folder in ("eventbridge", "agent")
+        for path in (EVENTS_DIR / folder).rglob("*.json")
+    }
+    assert on_disk == set(made)
+    for relative, render in made.items():
+        assert json.loads((EVENTS_DIR / relative).read_text()) == json.loads(render()), "run `make events`"

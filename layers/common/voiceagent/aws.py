@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sqs import SQSClient
 
 TRANSIENT_ERROR_CODES = frozenset(
@@ -52,6 +53,16 @@ def sqs() -> SQSClient:
     return boto3.client("sqs", config=config)
 
 
+@lru_cache(maxsize=1)
+def events() -> EventBridgeClient:
+    """EventBridge, for the call events (``AWS_ENDPOINT_URL_EVENTS`` points it at moto locally)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("events", config=config)
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
     response = getattr(exc, "response", None)
@@ -74,3 +85,4 @@ def reset_clients() -> None:
     """Forget cached clients (tests, and the local stack when it re-points endpoints)."""
     dynamodb.cache_clear()
     sqs.cache_clear()
+    events.cache_clear()

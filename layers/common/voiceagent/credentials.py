@@ -1,4 +1,5 @@
-"""Secrets used to sign and verify: the Plivo auth token and the stream-token key.
+"""Secrets used to sign and verify: the Plivo auth token, the stream-token key and the key that signs the
+notifications to your own agent.
 
 Both come from SSM Parameter Store (SecureString) through Powertools Parameters, cached per container for
 ``SECRET_MAX_AGE_SECONDS`` so a rotated token is picked up without a redeploy. They are never logged.
@@ -69,6 +70,18 @@ def stream_token_key() -> bytes:
     if settings.stream_token_secret_param:
         return _read_secure_parameter(settings.stream_token_secret_param).encode()
     return derive_stream_token_key(plivo_auth_token())
+
+
+def agent_webhook_key() -> bytes:
+    """Key of the HMAC signature on notifications to your own agent: the value of the SSM SecureString
+    ``AGENT_WEBHOOK_SECRET_PARAM`` names, as UTF-8 bytes (the agent reads the same parameter). Never derived
+    from the Plivo auth token: the agent must not be able to forge Plivo's webhooks."""
+    parameter = get_settings().agent_webhook_secret_param
+    if not parameter:
+        raise SecretNotConfigured(
+            "AGENT_WEBHOOK_SECRET_PARAM", "is not set (the stack parameter AgentWebhookSecretParameterName)"
+        )
+    return _read_secure_parameter(parameter).encode()
 
 
 def derive_stream_token_key(auth_token: str) -> bytes:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Annotated, Self, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,6 +21,13 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_validator,
+)
+
+from voiceagent.agent_urls import (
+    STREAM_URL_WORDS,
+    WEBHOOK_URL_WORDS,
+    stream_url_problem,
+    webhook_url_problem,
 )
 
 HttpUrlText = Annotated[
@@ -59,6 +67,34 @@ SpeakLanguage = Annotated[
 SsmParameterName = Annotated[
     str, StringConstraints(pattern=SSM_PARAMETER_NAME_PATTERN, max_length=SSM_PARAMETER_NAME_MAX_LENGTH)
 ]
+
+
+def _agent_stream_url(value: str) -> str:
+    problem = stream_url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _agent_webhook_url(value: str) -> str:
+    problem = webhook_url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+AgentStreamUrl = Annotated[
+    str,
+    AfterValidator(_agent_stream_url),
+    Field(description=STREAM_URL_WORDS),
+]
+AgentWebhookUrl = Annotated[
+    str,
+    AfterValidator(_agent_webhook_url),
+    Field(description=WEBHOOK_URL_WORDS),
+]
+EVENT_BUS_NAME_PATTERN = r"^[A-Za-z0-9._\-/]{1,256}$"
+"""An EventBridge bus name (the template names it ``<stack>-calls``)."""
 
 
 class MachinePolicy(StrEnum):
@@ -212,6 +248,24 @@ class Settings(BaseModel):
     campaign_max_contacts: Annotated[int, Field(ge=1, le=20000)] = Field(
         default=10000, alias="CAMPAIGN_MAX_CONTACTS"
     )
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME", pattern=EVENT_BUS_NAME_PATTERN)
+    """Where the call events go (``functions/call_events``); unset: nothing is published."""
+    agent_stream_url: AgentStreamUrl | None = Field(default=None, alias="AGENT_STREAM_URL")
+    """Your own agent's WebSocket, which the answer XML streams to instead of our media route (unset: ours).
+    A call's ``stream_url`` overrides it."""
+    agent_webhook_url: AgentWebhookUrl | None = Field(default=None, alias="AGENT_WEBHOOK_URL")
+    """Where the agent policy notifies your own agent of an answering machine (a call's ``agent_webhook_url``
+    overrides it)."""
+    agent_webhook_secret_param: SsmParameterName | None = Field(
+        default=None, alias="AGENT_WEBHOOK_SECRET_PARAM"
+    )
+    """SSM SecureString whose value keys the notification's HMAC signature."""
+    agent_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=10)] = Field(
+        default=3.0, alias="AGENT_WEBHOOK_TIMEOUT_SECONDS"
+    )
+    agent_webhook_max_attempts: Annotated[int, Field(ge=1, le=5)] = Field(
+        default=3, alias="AGENT_WEBHOOK_MAX_ATTEMPTS"
+    )
 
     @field_validator(
         "stream_token_secret_param",
@@ -222,6 +276,10 @@ class Settings(BaseModel):
         "dnc_table_name",
         "campaign_dial_queue_url",
         "campaign_callback_base_url",
+        "event_bus_name",
+        "agent_stream_url",
+        "agent_webhook_url",
+        "agent_webhook_secret_param",
         mode="before",
     )
     @classmethod
@@ -236,6 +294,23 @@ class Settings(BaseModel):
             raise ValueError(
                 "VOICEMAIL_WAIT_SECONDS (Plivo's <Wait length>) must be longer than VOICEMAIL_MIN_SILENCE_MS "
                 f"(minSilence): {self.voicemail_wait_seconds} s <= {self.voicemail_min_silence_ms} ms"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _an_external_agent_has_its_own_keys(self) -> Self:
+        # An agent outside the stack checks stream tokens and notifications: it gets keys of its own, never a
+        # key derived from the Plivo auth token (which would hand it what it takes to forge Plivo's webhooks).
+        if self.agent_stream_url and not self.stream_token_secret_param:
+            raise ValueError(
+                "AGENT_STREAM_URL (your own agent) needs STREAM_TOKEN_SECRET_PARAM: a dedicated SSM "
+                "SecureString keying the stream tokens your agent checks, so that it never needs the Plivo "
+                "auth token"
+            )
+        if self.agent_webhook_url and not self.agent_webhook_secret_param:
+            raise ValueError(
+                "AGENT_WEBHOOK_URL needs AGENT_WEBHOOK_SECRET_PARAM: the SSM SecureString keying the "
+                "notifications' signatures"
             )
         return self
 

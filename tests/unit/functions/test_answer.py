@@ -237,3 +237,51 @@ def test_a_plivo_callback_retry_count_of_zero_still_says_so(
     url = stream_element(invoke("answer_outbound", lambda_context)).attrib["statusCallbackUrl"]
 
     assert url.endswith("/plivo/stream-status#rc=0&rp=5xx,ct,rt")
+
+
+# ---------------------------------------------------------------- your own agent takes the stream
+
+
+def _stream_query(stream: ElementTree.Element) -> tuple[str, dict[str, str]]:
+    url = urlsplit((stream.text or "").strip())
+    return f"{url.scheme}://{url.netloc}{url.path}", {k: v[0] for k, v in parse_qs(url.query).items()}
+
+
+def test_a_call_placed_with_a_stream_url_streams_to_your_agent_with_a_token_it_can_check(
+    agent_keys: dict[str, bytes], lambda_context: Any
+) -> None:
+    """Same <Stream> (keepCallAlive, status callbacks to us, the <Redirect>), another URL; its token is keyed
+    with the dedicated key, which the agent has — never the Plivo auth token."""
+    from tests.support import seed
+    from voiceagent.agent_urls import shown_url
+
+    seed.placement("agent", stream_url=c.AGENT_STREAM_URL, agent_webhook_url=c.AGENT_WEBHOOK_URL)
+
+    stream = stream_element(invoke("answer_outbound", lambda_context))
+
+    base, query = _stream_query(stream)
+    assert base == shown_url(c.AGENT_STREAM_URL)
+    assert query["tenant"] == "acme"  # the agent's own query is kept; the token follows it
+    token = {name: query[name] for name in ("call_uuid", "expires", "jti", "token")}
+    assert (
+        stream_token.verify(agent_keys["stream"], token, int(query["expires"]) - 1).call_uuid == c.CALL_UUID
+    )
+    with pytest.raises(stream_token.StreamTokenError):
+        stream_token.verify(derive_stream_token_key(c.TEST_AUTH_TOKEN), token, int(query["expires"]) - 1)
+    assert stream.attrib["keepCallAlive"] == "true"
+    assert stream.attrib["statusCallbackUrl"].startswith(f"https://{c.HTTP_API_DOMAIN}/{c.STAGE}/plivo/")
+    record = open_store().calls.get_call(c.CALL_UUID)
+    assert record is not None
+    assert (record["stream_to"], record["stream_url"]) == ("external_agent", c.AGENT_STREAM_URL)
+
+
+def test_the_stacks_agent_url_takes_calls_that_name_none_and_ours_is_the_default(
+    agent_keys: dict[str, bytes], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceagent.settings import get_settings
+
+    assert _stream_query(stream_element(invoke("answer_outbound", lambda_context)))[0] == c.WEBSOCKET_URL
+    monkeypatch.setenv("AGENT_STREAM_URL", "wss://stack-agent.example.com/plivo")
+    get_settings.cache_clear()
+    response = invoke("answer_inbound_plain_body", lambda_context)
+    assert _stream_query(stream_element(response))[0] == "wss://stack-agent.example.com/plivo"

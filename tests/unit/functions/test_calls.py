@@ -315,3 +315,74 @@ def test_the_answer_webhook_confirms_an_unconfirmed_placement(
     placement = open_store().placements.get(c.PLACEMENT_ID)
     assert placement is not None
     assert (placement["state"], placement["call_uuid"]) == ("confirmed", c.CALL_UUID)
+
+
+# ---------------------------------------------------------------- a call to your own agent
+
+
+def test_a_call_to_your_own_agent_keeps_its_urls_for_the_webhooks(
+    agent_keys: dict[str, bytes], plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+) -> None:
+    plivo_rest.post(api.CREATE_CALL, json=api.created(), status=201)
+
+    status, _ = invoke("calls_place_external_agent", lambda_context)
+
+    assert status == 202
+    (placement,) = placements(table_items)
+    assert (placement["stream_url"], placement["agent_webhook_url"]) == (
+        c.AGENT_STREAM_URL,
+        c.AGENT_WEBHOOK_URL,
+    )
+    sent = api.json_body(api.requests_to(plivo_rest, "POST", api.CREATE_CALL)[0])
+    assert c.AGENT_STREAM_URL not in json.dumps(sent)  # Plivo learns it from the answer XML, with a token
+
+
+def test_without_keys_of_its_own_a_call_cannot_stream_to_your_agent(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any, table_items: Any
+) -> None:
+    status, body = invoke("calls_place_external_agent_without_keys", lambda_context)
+
+    assert status == 400
+    fields = [error["field"] for error in body["errors"]]
+    assert fields == ["stream_url", "agent_webhook_url"]
+    assert "StreamTokenSecretParameterName" in body["message"]
+    assert "AgentWebhookSecretParameterName" in body["message"]
+    assert len(plivo_rest.calls) == 0
+    assert placements(table_items) == []
+
+
+def test_a_stream_url_our_token_would_collide_with_is_refused(
+    agent_keys: dict[str, bytes], lambda_context: Any
+) -> None:
+    status, body = invoke("calls_place_stream_url_invalid", lambda_context)
+    assert status == 400
+    (error,) = body["errors"]
+    assert error["field"] == "stream_url"
+    assert "wss://" in error["allowed"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"agent_webhook_url": None}, "agent_webhook_url", "policy agent on your own agent's stream needs"),
+        ({"stream_url": None}, "agent_webhook_url", "only with stream_url"),
+    ],
+)
+def test_the_agent_policy_and_the_webhook_go_with_an_agents_stream(
+    changes: dict[str, Any],
+    field: str,
+    words: str,
+    agent_keys: dict[str, bytes],
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+) -> None:
+    from tests.support import make_events as me
+
+    body = {k: v for k, v in {**me.EXTERNAL_AGENT_CALL, **changes}.items() if v is not None}
+    response = app.lambda_handler(me.calls_event(json.dumps(body)), lambda_context)
+
+    assert response["statusCode"] == 400
+    (error,) = json.loads(response["body"])["errors"]
+    assert error["field"] == field
+    assert words in error["allowed"]
+    assert len(plivo_rest.calls) == 0

@@ -155,3 +155,49 @@ def test_an_unknown_call_is_404(
 ) -> None:
     assert hang_up(lambda_context)[0] == 404
     assert len(plivo_rest.calls) == 0
+
+
+def test_your_agent_reports_the_voicemail_left_as_it_hangs_up(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    """On your agent's stream we hear nothing: the agent says the message was left, so the outcome is
+    voicemail_left as on our own route (the hangup webhook derives it from the same fact)."""
+    seed.placement("agent")
+    seed.answered(lambda_context)
+    open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"machine_detection_result": "machine"})
+    plivo_rest.delete(api.call_url(), status=204)
+
+    status, body = hang_up(lambda_context, "calls_hangup_voicemail_left")
+    hangup_app.lambda_handler(load_event("hangup_human"), lambda_context)
+
+    assert (status, body["result"]) == (200, "hung_up")
+    record = open_store().calls.get_call(c.CALL_UUID)
+    assert record is not None
+    assert record["voicemail_reported_by"] == CALLER
+    assert record["outcome"] == "voicemail_left"
+    entry = next(e for e in report(lambda_context)["timeline"] if e["event"] == "voicemail message finished")
+    assert entry["detail"] == f"reported by your agent ({CALLER})"
+
+
+def test_no_voicemail_to_report_where_no_machine_answered(
+    aws_stack: Any, plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("agent")
+    seed.answered(lambda_context)
+
+    status, body = hang_up(lambda_context, "calls_hangup_voicemail_left_no_machine")
+
+    assert status == 409
+    assert "no answering machine was detected" in body["message"]
+    assert len(plivo_rest.calls) == 0  # and the call goes on
+
+
+def test_a_hangup_body_that_is_not_ours_is_refused(aws_stack: Any, lambda_context: Any) -> None:
+    event = load_event("calls_hangup")
+    event["body"] = json.dumps({"voicemail_left": "yes please", "reason": "x"})
+
+    response = app.lambda_handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+    fields = {error["field"] for error in json.loads(response["body"])["errors"]}
+    assert fields == {"voicemail_left", "reason"}

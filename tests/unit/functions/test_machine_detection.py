@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from time import time
 from typing import Any
 
 import pytest
@@ -376,3 +377,134 @@ def test_a_plivo_client_that_cannot_be_built_is_a_recorded_failure_not_a_500(
     record = call()
     assert record["policy_status"] == "failed"
     assert "Plivo client cannot be built" in record["policy_error"]
+
+
+# ---------------------------------------------------------------- your own agent (an external stream)
+
+EXTERNAL = {"stream_url": c.AGENT_STREAM_URL, "agent_webhook_url": c.AGENT_WEBHOOK_URL}
+
+
+def notifications(plivo_rest: responses.RequestsMock) -> list[Any]:
+    return api.requests_to(plivo_rest, "POST", c.AGENT_WEBHOOK_URL)
+
+
+@pytest.fixture
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voiceagent.agents import notification
+
+    monkeypatch.setattr(notification, "_sleep", lambda _seconds: None)
+
+
+def test_agent_policy_on_your_agents_stream_notifies_it_once_signed_and_retried(
+    agent_keys: dict[str, bytes], plivo_rest: responses.RequestsMock, lambda_context: Any, no_waiting: None
+) -> None:
+    from voiceagent.agents.notification import verify
+
+    seed.placement(
+        "agent", voicemail_message="Hi, this is Acme.", metadata={"campaign": "spring"}, **EXTERNAL
+    )
+    seed.answered(lambda_context)
+    open_store().calls.update_call(c.CALL_UUID, utcnow(), facts={"stream_id": c.STREAM_ID})
+    plivo_rest.post(c.AGENT_WEBHOOK_URL, status=503)
+    plivo_rest.post(c.AGENT_WEBHOOK_URL, status=200)
+
+    detect(lambda_context)
+    detect(lambda_context)  # Plivo's retry: nothing more
+
+    first, second = notifications(plivo_rest)
+    assert first.body == second.body  # the same notification, signed again for each attempt
+    assert verify(
+        agent_keys["webhook"], second.body, second.headers["X-Voiceagent-Signature"], now=int(time())
+    )
+    body = json.loads(second.body)
+    assert (body["call_uuid"], body["stream_id"], body["metadata"]) == (
+        c.CALL_UUID,
+        c.STREAM_ID,
+        {"campaign": "spring"},
+    )
+    assert body["voicemail"]["message"] == "Hi, this is Acme."
+    assert (body["policy"], body["policy_applied"], body["if_machine"]) == ("agent", "agent", "continue")
+    assert not api.requests_to(plivo_rest, "POST", api.call_url())  # no transfer
+    record = call()
+    assert (record["policy_applied"], record["policy_result"]) == ("agent", "agent_notified")
+    assert record["agent_notification_status"] == "delivered"
+    assert [attempt["status"] for attempt in record["agent_notification_attempts"]] == [503, 200]
+    assert record["agent_webhook"] == c.AGENT_WEBHOOK_URL
+    assert record["agent_mode"] == "voicemail"
+
+
+@pytest.mark.parametrize("answers", [(500, 502, 503), (404,)])
+def test_a_notification_that_fails_for_good_falls_back_to_transfer(
+    answers: tuple[int, ...],
+    agent_keys: dict[str, bytes],
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    no_waiting: None,
+) -> None:
+    seed.placement("agent", **EXTERNAL)
+    seed.answered(lambda_context)
+    for status in answers:
+        plivo_rest.post(c.AGENT_WEBHOOK_URL, status=status)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+
+    detect(lambda_context)
+
+    assert len(notifications(plivo_rest)) == len(answers)
+    assert len(api.requests_to(plivo_rest, "POST", api.call_url())) == 1
+    record = call()
+    assert (record["policy_applied"], record["policy_result"]) == ("transfer_fallback", "transferred")
+    assert record["agent_notification_status"] == "failed"
+    assert len(record["agent_notification_attempts"]) == len(answers)
+
+
+def test_the_stacks_own_agent_urls_serve_calls_that_name_none(
+    agent_keys: dict[str, bytes],
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_STREAM_URL", "wss://stack-agent.example.com/plivo")
+    monkeypatch.setenv("AGENT_WEBHOOK_URL", "https://stack-agent.example.com/voicemail")
+    get_settings.cache_clear()
+    seed.placement("agent")
+    seed.answered(lambda_context)
+    plivo_rest.post("https://stack-agent.example.com/voicemail", status=202)
+
+    detect(lambda_context)
+
+    assert len(api.requests_to(plivo_rest, "POST", "https://stack-agent.example.com/voicemail")) == 1
+    assert call()["policy_result"] == "agent_notified"
+
+
+def test_no_agent_webhook_anywhere_falls_back_to_transfer_without_a_notification(
+    agent_keys: dict[str, bytes], plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement(
+        "agent", stream_url=c.AGENT_STREAM_URL
+    )  # POST /calls refuses this; an older record might not
+    seed.answered(lambda_context)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+
+    detect(lambda_context)
+
+    assert call()["policy_applied"] == "transfer_fallback"
+    assert "agent_notification_status" not in call()
+
+
+def test_an_unreadable_signing_key_falls_back_to_transfer(
+    agent_keys: dict[str, bytes],
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    lambda_context: Any,
+) -> None:
+    aws_stack["ssm"].delete_parameter(Name=c.AGENT_WEBHOOK_SECRET_PARAM)
+    seed.placement("agent", **EXTERNAL)
+    seed.answered(lambda_context)
+    plivo_rest.post(api.call_url(), json={"message": "call transferred"}, status=202)
+
+    detect(lambda_context)
+
+    assert notifications(plivo_rest) == []
+    record = call()
+    assert (record["agent_notification_status"], record["policy_applied"]) == ("failed", "transfer_fallback")
+    assert c.AGENT_WEBHOOK_SECRET_PARAM in record["agent_notification_result"]

@@ -219,3 +219,29 @@ def test_report_command_json_and_errors(
 
     assert main(["report", c.CALL_UUID, "--api-url", base, "--no-sign", "--json"]) == 1
     assert "no such call" in capsys.readouterr().err
+
+
+def test_the_report_of_a_call_on_your_agents_stream_shows_the_notification(
+    agent_keys: dict[str, bytes], plivo_rest: responses.RequestsMock, lambda_context: Any
+) -> None:
+    seed.placement("agent", stream_url=c.AGENT_STREAM_URL, agent_webhook_url=c.AGENT_WEBHOOK_URL)
+    seed.answered(lambda_context)
+    plivo_rest.post(c.AGENT_WEBHOOK_URL, status=204)
+    md_app.lambda_handler(load_event("machine_detection_machine"), lambda_context)
+
+    report = json.loads(calls_app.lambda_handler(load_event("calls_report"), lambda_context)["body"])
+
+    agent = report["agent"]
+    assert agent["stream_url"] == "wss://agent.example.com/plivo"  # shown without its query
+    assert (agent["webhook"], agent["notification"]) == (c.AGENT_WEBHOOK_URL, "delivered")
+    assert [attempt["status"] for attempt in agent["attempts"]] == [204]
+    (entry,) = [e for e in report["timeline"] if e["event"] == "your agent notified"]
+    assert entry["detail"] == f"{c.AGENT_WEBHOOK_URL}: delivered after 1 attempt(s): 204"
+    assert report["voicemail"]["policy"] == "agent"
+
+
+def test_the_report_of_a_call_on_our_route_has_no_agent_section(aws_stack: Any, lambda_context: Any) -> None:
+    seed.placement("agent")
+    seed.answered(lambda_context)
+    report = json.loads(calls_app.lambda_handler(load_event("calls_report"), lambda_context)["body"])
+    assert report["agent"] is None

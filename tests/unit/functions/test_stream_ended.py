@@ -223,3 +223,24 @@ def test_each_stream_end_is_on_the_report(live_stream: None, lambda_context: Any
         ("stream ended #1: reconnect", "stream lost; reconnecting (1 of 1)"),
         ("stream ended #2: apology", "stream lost for good"),
     ]
+
+
+def test_a_drop_on_your_agents_stream_reconnects_to_your_agent(
+    agent_keys: dict[str, bytes], lambda_context: Any
+) -> None:
+    """Recovery works as on our route: the <Redirect> answers a new <Stream> to the same agent URL with a
+    fresh token of the agent's key."""
+    from voiceagent.streams import tokens
+
+    seed.placement("agent", stream_url=c.AGENT_STREAM_URL, agent_webhook_url=c.AGENT_WEBHOOK_URL)
+    seed.answered(lambda_context)
+    dropped(lambda_context)
+
+    response = ended(lambda_context)
+
+    (stream, _redirect) = ElementTree.fromstring(response["body"])
+    url = urlsplit((stream.text or "").strip())
+    assert f"{url.scheme}://{url.netloc}{url.path}?" + url.query.split("&")[0] == c.AGENT_STREAM_URL
+    query = {key: values[0] for key, values in parse_qs(url.query).items()}
+    token = {name: query[name] for name in ("call_uuid", "expires", "jti", "token")}
+    assert tokens.verify(agent_keys["stream"], token, int(query["expires"]) - 1).call_uuid == c.CALL_UUID

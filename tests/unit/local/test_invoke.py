@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,7 @@ FUNCTION_OF = {
     "campaign_sweeper": "campaign_sweeper",
     "campaigns": "campaigns",
     "dnc": "campaigns",
+    "call_events": "call_events",
     "stream_connect": "stream_connect",
     "stream_disconnect": "stream_connect",
     "stream_ended": "answer",
@@ -55,8 +57,14 @@ def test_every_sample_event_gets_the_answer_it_was_made_for(name: str, own_envir
     overrides = make_events.EVENT_ENVIRONMENT.get(name)
     function = next(FUNCTION_OF[prefix] for prefix in FUNCTION_OF if name.startswith(prefix))
     first = make_events.EVENT_PREREQUISITES.get(name, ())
-    response, _ = invoke.invoke(function, invoke.read_event(name), overrides, first)
+    published: list[dict[str, Any]] = []
+    response, _ = invoke.invoke(function, invoke.read_event(name), overrides, first, published)
 
+    if function == "call_events":
+        failed = [item["itemIdentifier"] for item in response["batchItemFailures"]]
+        assert bool(failed) is name.endswith("malformed_record"), failed
+        assert bool(published) is not name.endswith("no_facts"), published
+        return
     if "statusCode" not in response:  # a queue's or a schedule's function: nothing to deliver again
         assert response.get("batchItemFailures", []) == [], response
         return
@@ -82,7 +90,10 @@ def test_the_command_prints_the_response_and_the_plivo_requests(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["nothing", "answer_outbound"], "FUNCTION='nothing' is not a function; one of: answer, calls"),
+        (
+            ["nothing", "answer_outbound"],
+            "FUNCTION='nothing' is not a function; one of: answer, call_events, calls",
+        ),
         (["answer", "no_such_event"], "EVENT='no_such_event' is neither a file nor a name in events/"),
     ],
 )
@@ -91,3 +102,14 @@ def test_a_function_or_event_that_does_not_exist_is_named(
 ) -> None:
     assert invoke.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_command_prints_the_call_events_a_change_publishes(
+    own_environment: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert invoke.main(["call_events", "call_events_call_completed"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith('{\n  "batchItemFailures": []\n}')
+    assert "call events published (1):" in out
+    assert "Call Completed" in out

@@ -138,3 +138,52 @@ def test_the_default_voicemail_wait_outlasts_real_greetings() -> None:
     assert settings.voicemail_wait_seconds >= 30  # personal greetings run 10-30 s; carriers' up to ~25 s
     assert 2000 <= settings.voicemail_min_silence_ms <= 4000
     assert settings.voicemail_wait_seconds * 1000 > settings.voicemail_min_silence_ms
+
+
+def test_no_bus_and_no_agent_by_default() -> None:
+    settings = get_settings()
+    assert settings.event_bus_name is None
+    assert settings.agent_stream_url is None
+    assert settings.agent_webhook_url is None
+    assert settings.agent_webhook_secret_param is None
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"AGENT_STREAM_URL": "wss://agent.example.com/plivo"}, "STREAM_TOKEN_SECRET_PARAM"),
+        (
+            {
+                "AGENT_STREAM_URL": "wss://agent.example.com/plivo",
+                "STREAM_TOKEN_SECRET_PARAM": "/stream/key",
+                "AGENT_WEBHOOK_URL": "https://agent.example.com/hook",
+            },
+            "AGENT_WEBHOOK_SECRET_PARAM",
+        ),
+        ({"AGENT_STREAM_URL": "https://agent.example.com/plivo"}, "AGENT_STREAM_URL"),
+        ({"AGENT_STREAM_URL": "wss://agent.example.com/?token=x"}, "AGENT_STREAM_URL"),
+        ({"AGENT_WEBHOOK_URL": "http://agent.example.com/hook"}, "AGENT_WEBHOOK_URL"),
+        ({"AGENT_WEBHOOK_MAX_ATTEMPTS": "9"}, "AGENT_WEBHOOK_MAX_ATTEMPTS"),
+        ({"EVENT_BUS_NAME": "no spaces allowed"}, "EVENT_BUS_NAME"),
+    ],
+)
+def test_an_external_agent_needs_keys_of_its_own_and_valid_urls(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str
+) -> None:
+    """Never a key derived from the Plivo auth token for an agent outside the stack: the start fails."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=named):
+        get_settings()
+
+
+def test_an_external_agent_with_its_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_STREAM_URL", "wss://agent.example.com/plivo?tenant=acme")
+    monkeypatch.setenv("STREAM_TOKEN_SECRET_PARAM", "/agents/stream-token-key")
+    monkeypatch.setenv("AGENT_WEBHOOK_URL", "https://agent.example.com/voicemail")
+    monkeypatch.setenv("AGENT_WEBHOOK_SECRET_PARAM", "/agents/webhook-key")
+    monkeypatch.setenv("EVENT_BUS_NAME", "plivo-voice-agent-dev-calls")
+    settings = get_settings()
+    assert settings.agent_stream_url == "wss://agent.example.com/plivo?tenant=acme"
+    assert settings.agent_webhook_secret_param == "/agents/webhook-key"
+    assert settings.event_bus_name == "plivo-voice-agent-dev-calls"

@@ -5,7 +5,9 @@
   longer pending, the call was answered meanwhile and is hung up by its CallUUID once a webhook linked it;
 - over, never placed (Plivo refused it), or still being placed: nothing to do, and the answer says which.
 
-Who asked, when and with what result goes on the call (or the placement), so the report shows it.
+Who asked, when and with what result goes on the call (or the placement), so the report shows it. Your own
+agent, having left the voicemail message on its stream, says so with ``{"voicemail_left": true}``: the call
+records the message as played before it is hung up, so its outcome is ``voicemail_left`` as on our route.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from voiceagent.calls.lookup import FoundCall
 from voiceagent.clock import iso
@@ -33,6 +37,22 @@ class HangupResult(StrEnum):
     """POST /calls is still asking Plivo: try again in a moment."""
 
 
+class HangupBody(BaseModel):
+    """The optional JSON body of ``POST /calls/{id}/hangup``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voicemail_left: bool = Field(
+        default=False,
+        description="true when your own agent left the whole voicemail message (the call's outcome becomes "
+        "voicemail_left); only on a call where a machine was detected",
+    )
+
+
+class NoMachine(Exception):
+    """``voicemail_left`` on a call where no answering machine was detected (answered 409)."""
+
+
 @dataclass(frozen=True)
 class HangupRequest:
     store: Store
@@ -41,12 +61,21 @@ class HangupRequest:
     now: datetime
     requested_by: str
     """Who asked (the IAM caller's ARN), for the record."""
+    voicemail_left: bool = False
 
 
 def hang_up(found: FoundCall, request: HangupRequest) -> HangupResult:
     """End the call; ``PlivoApiError`` when Plivo could not be asked (recorded on the call first)."""
     if found.call.get("state") == CallState.COMPLETED:
         return HangupResult.ALREADY_ENDED
+    if request.voicemail_left:
+        if not found.call_uuid or found.call.get("machine_detection_result") != "machine":
+            raise NoMachine("no answering machine was detected on this call: there is no voicemail to leave")
+        request.store.calls.update_call(
+            found.call_uuid,
+            request.now,
+            facts={"voicemail_played_at": iso(request.now), "voicemail_reported_by": request.requested_by},
+        )
     if found.call_uuid:
         return _hang_up_call(found.call_uuid, request)
     placement = found.placement or {}

@@ -17,6 +17,8 @@ PLACEMENT_FIELDS_FOR_CALL = (
     "voicemail_language",
     "metadata",
     "placed_at",
+    "stream_url",
+    "agent_webhook_url",
 )
 """What a call inherits from its placement when a webhook first links them."""
 

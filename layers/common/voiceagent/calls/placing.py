@@ -26,8 +26,17 @@ from voiceagent import routes
 from voiceagent.clock import iso
 from voiceagent.plivo.callbacks import callback_url
 from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
-from voiceagent.settings import HttpUrlText, MachinePolicy, Settings, SpeakLanguage, SpeakVoice
+from voiceagent.settings import (
+    AgentStreamUrl,
+    AgentWebhookUrl,
+    HttpUrlText,
+    MachinePolicy,
+    Settings,
+    SpeakLanguage,
+    SpeakVoice,
+)
 from voiceagent.store.placements import AlreadyExists, PlacementRepository
+from voiceagent.validation import InvalidRequest, Problem, shown
 
 Destination = Annotated[
     str,
@@ -94,6 +103,11 @@ class PlaceCallRequest(BaseModel):
     )
     placement_id: PlacementId | None = None
     """The client's idempotency key (also accepted as an ``Idempotency-Key`` header)."""
+    stream_url: AgentStreamUrl | None = None
+    """Your own agent's WebSocket: the answer XML streams this call there (default: the stack's
+    ``AgentStreamUrl``, else our media route)."""
+    agent_webhook_url: AgentWebhookUrl | None = None
+    """Where the agent policy notifies your agent of an answering machine (default: ``AgentWebhookUrl``)."""
 
     @model_validator(mode="after")
     def _one_voicemail_source(self) -> Self:
@@ -157,6 +171,52 @@ def new_placement_id() -> str:
     return f"pl-{uuid.uuid4().hex}"
 
 
+def external_agent_problems(
+    request: PlaceCallRequest, policy: MachinePolicy, settings: Settings
+) -> list[Problem]:
+    """What this stack cannot do for a call to your own agent: the agent checks stream tokens and signed
+    notifications with keys of its own (never one derived from the Plivo auth token), and the agent policy
+    on your agent's stream needs a webhook to tell it about the machine."""
+    problems = []
+    if request.stream_url and not settings.stream_token_secret_param:
+        problems.append(
+            Problem(
+                "stream_url",
+                shown(request.stream_url),
+                "this stack keys stream tokens with the Plivo auth token; set the stack parameter "
+                "StreamTokenSecretParameterName (a key your agent reads) to stream to your own agent",
+            )
+        )
+    if request.agent_webhook_url and not settings.agent_webhook_secret_param:
+        problems.append(
+            Problem(
+                "agent_webhook_url",
+                shown(request.agent_webhook_url),
+                "set the stack parameter AgentWebhookSecretParameterName (the key that signs notifications)",
+            )
+        )
+    external = request.stream_url or settings.agent_stream_url
+    webhook = request.agent_webhook_url or settings.agent_webhook_url
+    if request.agent_webhook_url and not external:
+        problems.append(
+            Problem(
+                "agent_webhook_url",
+                shown(request.agent_webhook_url),
+                "only with stream_url (or the stack's AgentStreamUrl): our own media route needs no webhook",
+            )
+        )
+    if external and policy is MachinePolicy.AGENT and not webhook:
+        problems.append(
+            Problem(
+                "agent_webhook_url",
+                None,
+                "policy agent on your own agent's stream needs agent_webhook_url (or the stack's "
+                "AgentWebhookUrl): it is how your agent learns that a machine answered",
+            )
+        )
+    return problems
+
+
 def _create_payload(
     request: PlaceCallRequest, policy: MachinePolicy, placement_id: str, base_url: str, settings: Settings
 ) -> dict[str, Any]:
@@ -205,6 +265,9 @@ def prepare_placement(
     the tick."""
     placement_id = request.placement_id or new_placement_id()
     policy = request.policy or settings.default_machine_policy
+    problems = external_agent_problems(request, policy, settings)
+    if problems:
+        raise InvalidRequest(problems)
     fingerprint = request.fingerprint()
     try:
         placements.create(
@@ -219,6 +282,8 @@ def prepare_placement(
                 "voicemail_voice": request.voicemail_voice,
                 "voicemail_language": request.voicemail_language,
                 "metadata": request.metadata,
+                "stream_url": request.stream_url,
+                "agent_webhook_url": request.agent_webhook_url,
                 "request_fingerprint": fingerprint,
             },
             now,

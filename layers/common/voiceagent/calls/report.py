@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from voiceagent.agent_urls import shown_url
+from voiceagent.calls.answering import EXTERNAL_AGENT
 from voiceagent.calls.summary import summarize
 from voiceagent.clock import parse_iso
 from voiceagent.store.calls import CallHistory
@@ -19,6 +21,7 @@ _CALL_MILESTONES: tuple[tuple[str, str], ...] = (
     ("answered_at", "answered"),
     ("stream_connected_at", "stream connected"),
     ("machine_detected_at", "machine detected"),
+    ("agent_notification_completed_at", "your agent notified"),
     ("policy_completed_at", "voicemail policy"),
     ("voicemail_served_at", "voicemail XML served"),
     ("beep_heard_at", "beep heard"),
@@ -54,6 +57,12 @@ def _milestone_detail(field: str, call: dict[str, Any]) -> str:
         cause = f"{call.get('hangup_cause')} ({call.get('hangup_cause_code')})"
         durations = f"duration={call.get('duration_seconds')} s, billed={call.get('bill_duration_seconds')} s"
         return f"outcome={call.get('outcome')}, cause={cause}, {durations}"
+    if field == "agent_notification_completed_at":
+        result = call.get("agent_notification_result") or call.get("agent_notification_status")
+        fallback = "" if call.get("agent_notification_status") == "delivered" else "; transfer policy instead"
+        return f"{call.get('agent_webhook')}: {result}{fallback}"
+    if field == "voicemail_played_at" and call.get("voicemail_reported_by"):
+        return f"reported by your agent ({call['voicemail_reported_by']})"
     if field == "placed_at":
         return f"policy={call.get('policy')}, to {call.get('to_number')}"
     if field == "hangup_requested_at":
@@ -195,8 +204,23 @@ def build_report(
         **summary,
         "ids": {name: summary[name] for name in ("placement_id", "request_uuid", "call_uuid")},
         "voicemail": _voicemail(call),
+        "agent": _agent(call),
         "streams": sorted(streams, key=lambda stream: stream["start"] or ""),
         "timeline": _timeline(history, placement),
+    }
+
+
+def _agent(call: dict[str, Any]) -> dict[str, Any] | None:
+    """Your own agent, for a call that streamed to it: where, and how the voicemail notification went."""
+    if call.get("stream_to") != EXTERNAL_AGENT:
+        return None
+    stream_url = call.get("stream_url")
+    return {
+        "stream_url": shown_url(str(stream_url)) if stream_url else "the stack's AgentStreamUrl",
+        "webhook": call.get("agent_webhook"),
+        "notification": call.get("agent_notification_status"),
+        "notification_result": call.get("agent_notification_result"),
+        "attempts": list(call.get("agent_notification_attempts") or []),
     }
 
 

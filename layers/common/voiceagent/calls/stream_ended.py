@@ -94,7 +94,7 @@ def _decide(webhook: StreamEndedWebhook, call: dict[str, Any], context: StreamEn
     attempt = store.streams.reserve_recovery(webhook.call_uuid, settings.stream_recovery_max_attempts, now)
     if attempt is not None:
         return StreamEnd(
-            context.plan.xml(webhook.call_uuid, context.placement_id, now),
+            context.plan.xml(webhook.call_uuid, context.placement_id, now, stream_url=call.get("stream_url")),
             StreamEndAction.RECONNECT,
             f"stream lost; reconnecting ({attempt} of {settings.stream_recovery_max_attempts})",
             attempt,

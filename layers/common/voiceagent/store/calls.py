@@ -191,15 +191,19 @@ class CallRepository:
         *,
         facts: Mapping[str, Any] | None = None,
         overwrite: Mapping[str, Any] | None = None,
+        append: Mapping[str, list[Any]] | None = None,
     ) -> bool:
-        """Record facts without changing the state: ``facts`` are first-write-wins, ``overwrite`` always wins.
+        """Record facts without changing the state: ``facts`` are first-write-wins, ``overwrite`` always wins,
+        ``append`` adds to the end of lists (a log, e.g. each attempt to notify an agent).
 
         Returns False (and writes nothing) when there is nothing to record.
         """
         update = call_update(now)
         has_facts = update.set_facts(facts)
         has_overwrites = update.set_all(overwrite)
-        if not has_facts and not has_overwrites:
+        for attribute, items in sorted((append or {}).items()):
+            update.append(attribute, items)
+        if not has_facts and not has_overwrites and not append:
             return False
         update.set_once(keys.TTL_ATTRIBUTE, self._table.expiry(now))
         update.set_once("call_uuid", call_uuid)
@@ -210,9 +214,10 @@ class CallRepository:
 
     def name_stream(
         self, call_uuid: str, stream_id: str, now: datetime, facts: Mapping[str, Any] | None = None
-    ) -> bool:
+    ) -> dict[str, Any] | None:
         """Make ``stream_id`` the call's current stream — unless the call is over: a late StartStream must not
-        rewrite a completed call's stream (one that never learnt a stream still does). False when refused."""
+        rewrite a completed call's stream (one that never learnt a stream still does). The call as it is now,
+        or None when refused."""
         update = call_update(now)
         update.set("stream_id", stream_id)
         update.set_facts(facts)
@@ -223,9 +228,13 @@ class CallRepository:
             f"attribute_not_exists({state}) OR {state} <> :completed OR attribute_not_exists({current})"
         )
         response = self._table.update_if(
-            keys.call_key(call_uuid), update, condition, values={":completed": CallState.COMPLETED.value}
+            keys.call_key(call_uuid),
+            update,
+            condition,
+            values={":completed": CallState.COMPLETED.value},
+            ReturnValues="ALL_NEW",
         )
-        return response is not None
+        return None if response is None else from_item(response["Attributes"])
 
     def claim_stale_action(
         self, call_uuid: str, status_attribute: str, claimed_attribute: str, stale_before: str, now: datetime

@@ -108,6 +108,13 @@ class Update:
             self.set(name, value)
         return bool(present)
 
+    def append(self, attribute: str, items: list[Any]) -> None:
+        """Add ``items`` to the end of a list attribute (created when absent)."""
+        name = self.name(attribute)
+        self._clauses.append(
+            f"{name} = list_append(if_not_exists({name}, {self.value([])}), {self.value(items)})"
+        )
+
     def add(self, attribute: str, amount: int) -> None:
         self._additions.append(f"{self.name(attribute)} {self.value(amount)}")
 

@@ -23,17 +23,19 @@ LIST_SK = "list_sk"
 
 
 class ItemKind(StrEnum):
-    """What an item of a call's partition is (read back by the report)."""
+    """What an item is (read back by the report, and by the publisher of call events)."""
 
     CALL = "call"
     STREAM = "stream"
     STREAM_EVENT = "stream_event"
     RECOVERY = "recovery"
     AGENT_EVENT = "agent_event"
+    PLACEMENT = "placement"
     OTHER = "other"
 
 
 _CALL_SK = "CALL"
+_PLACEMENT_SK = "PLACEMENT"
 _PREFIXES = (
     ("STREAMTOKEN#", ItemKind.OTHER),
     ("STREAMEVENT#", ItemKind.STREAM_EVENT),
@@ -73,7 +75,7 @@ def agent_event_key(call_uuid: str, stream_id: str, version: int) -> dict[str, A
 
 
 def placement_key(placement_id: str) -> dict[str, Any]:
-    return _key(f"PLACEMENT#{placement_id}", "PLACEMENT")
+    return _key(f"PLACEMENT#{placement_id}", _PLACEMENT_SK)
 
 
 def request_key(request_uuid: str) -> dict[str, Any]:
@@ -108,10 +110,12 @@ def nonce_key(nonce: str, route: str) -> dict[str, Any]:
 
 
 def kind_of(item: dict[str, Any]) -> ItemKind:
-    """The kind of a (deserialised) item read from a call's partition."""
+    """The kind of a (deserialised) item: one of a call's partition, or a placement."""
     sort_key = str(item.get(SK, ""))
     if sort_key == _CALL_SK:
         return ItemKind.CALL
+    if sort_key == _PLACEMENT_SK:
+        return ItemKind.PLACEMENT
     for prefix, kind in _PREFIXES:
         if sort_key.startswith(prefix):
             return kind
@@ -184,3 +188,16 @@ def row_of_sweep_key(sort_key: str) -> int:
 
 def dnc_key(number: str) -> dict[str, Any]:
     return {DNC_NUMBER: {"S": number}}
+FACT_KINDS = (ItemKind.CALL, ItemKind.PLACEMENT, ItemKind.STREAM_EVENT, ItemKind.RECOVERY)
+"""The items whose writes carry call and stream facts: the only ones whose changes invoke the publisher of
+call events. Connections (a write per few media frames), remembered nonces, stream tokens, stream records
+and the agent's own notes never do."""
+
+
+def fact_change_filter() -> dict[str, Any]:
+    """The event source mapping's filter (template.yaml ``FilterCriteria``, which a test keeps equal to this):
+    inserts and updates of ``FACT_KINDS`` items, by their sort key. TTL deletions are left out."""
+    prefixes = {kind: prefix for prefix, kind in _PREFIXES}
+    sort_keys: list[Any] = [_CALL_SK, _PLACEMENT_SK]
+    sort_keys += [{"prefix": prefixes[kind]} for kind in (ItemKind.STREAM_EVENT, ItemKind.RECOVERY)]
+    return {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {SK: {"S": sort_keys}}}}

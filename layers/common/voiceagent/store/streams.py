@@ -85,6 +85,26 @@ class StreamRepository:
             return None
         return int(from_item(response["Attributes"])["stream_recoveries"])
 
+    def mark_recovered(self, call_uuid: str, attempt: int, stream_id: str, now: datetime) -> bool:
+        """A stream started after the ``attempt``-th end of a stream was answered with a reconnect: that
+        recovery worked. Once per recovery (the first new stream), never for the stream that ended."""
+        update = Update(now)
+        update.set("recovered_at", iso(now))
+        update.set("recovered_stream_id", stream_id)
+        action, recovered = update.name("action"), update.name("recovered_at")
+        ended = update.name("ended_stream_id")
+        condition = (
+            f"{action} = :reconnect AND attribute_not_exists({recovered}) AND "
+            f"(attribute_not_exists({ended}) OR {ended} <> :stream)"
+        )
+        response = self._table.update_if(
+            keys.recovery_key(call_uuid, attempt),
+            update,
+            condition,
+            values={":reconnect": "reconnect", ":stream": stream_id},
+        )
+        return response is not None
+
     def record_recovery(
         self, call_uuid: str, attempt: int, details: Mapping[str, Any], now: datetime
     ) -> None:

@@ -42,12 +42,23 @@ def record_stream_status(webhook: StreamStatusWebhook, *, store: Store, now: dat
     store.streams.update_stream(
         event.call_uuid, event.stream_id, now, facts=facts, overwrite=overwrite, counters=counters
     )
-    if event.kind is StreamEventKind.STARTED and not store.calls.name_stream(
-        event.call_uuid, event.stream_id, now, facts={"stream_started_at": iso(event.at)}
-    ):
-        logger.info("stream started after the call completed: the call keeps its stream")
+    if event.kind is StreamEventKind.STARTED:
+        _started(event, store, now)
     emit_metrics(event)
     return StreamStatusResult(event, new=True)
+
+
+def _started(event: StreamEvent, store: Store, now: datetime) -> None:
+    """The stream is the call's current one; if it follows a reconnect decision, that recovery worked."""
+    call = store.calls.name_stream(
+        event.call_uuid, event.stream_id, now, facts={"stream_started_at": iso(event.at)}
+    )
+    if call is None:
+        logger.info("stream started after the call completed: the call keeps its stream")
+        return
+    ends = int(call.get("stream_end_count") or 0)
+    if ends and store.streams.mark_recovered(event.call_uuid, ends, event.stream_id, now):
+        logger.info("stream recovered", extra={"attempt": ends})
 
 
 def emit_metrics(event: StreamEvent) -> None:

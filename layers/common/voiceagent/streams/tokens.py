@@ -56,8 +56,10 @@ class VerifiedToken:
 
 
 def stream_url(websocket_url: str, key: bytes, call_uuid: str, now: int, ttl_seconds: int) -> str:
-    """The wss URL for one stream of a call, carrying a fresh single-use token (never a secret)."""
-    return f"{websocket_url}?{issue(key, call_uuid, now, ttl_seconds).query()}"
+    """The wss URL for one stream of a call, carrying a fresh single-use token (never a secret). Your own
+    agent's URL may have a query of its own: the token's parameters follow it."""
+    separator = "&" if "?" in websocket_url else "?"
+    return f"{websocket_url}{separator}{issue(key, call_uuid, now, ttl_seconds).query()}"
 
 
 def _mac(key: bytes, call_uuid: str, expires: int, token_id: str) -> str:

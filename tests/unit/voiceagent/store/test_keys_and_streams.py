@@ -20,7 +20,10 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
         (keys.stream_key("c1", "s1"), keys.ItemKind.STREAM),
         (keys.stream_event_key("c1", "s1#StartStream#t"), keys.ItemKind.STREAM_EVENT),
         (keys.recovery_key("c1", 2), keys.ItemKind.RECOVERY),
-        (keys.placement_key("p1"), keys.ItemKind.OTHER),
+        (keys.placement_key("p1"), keys.ItemKind.PLACEMENT),
+        (keys.connection_key("conn"), keys.ItemKind.OTHER),
+        (keys.nonce_key("n1", "/plivo/answer"), keys.ItemKind.OTHER),
+        (keys.stream_token_key("c1", "0123456789abcdef"), keys.ItemKind.OTHER),
     ],
 )
 def test_every_item_of_a_partition_has_a_kind(key: dict[str, Any], kind: keys.ItemKind) -> None:
