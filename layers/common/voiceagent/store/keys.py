@@ -188,6 +188,8 @@ def row_of_sweep_key(sort_key: str) -> int:
 
 def dnc_key(number: str) -> dict[str, Any]:
     return {DNC_NUMBER: {"S": number}}
+
+
 FACT_KINDS = (ItemKind.CALL, ItemKind.PLACEMENT, ItemKind.STREAM_EVENT, ItemKind.RECOVERY)
 """The items whose writes carry call and stream facts: the only ones whose changes invoke the publisher of
 call events. Connections (a write per few media frames), remembered nonces, stream tokens, stream records
