@@ -43,7 +43,7 @@ WEBSOCKET_FUNCTION = "media"
 """Every frame ($default)."""
 CONNECT_FUNCTION = "stream_connect"
 """$connect and $disconnect."""
-EVENT_FUNCTIONS = ("campaign_dialer", "campaign_outcomes", "campaign_sweeper")
+EVENT_FUNCTIONS = ("campaign_dialer", "campaign_outcomes", "campaign_sweeper", "call_events")
 """Functions invoked by event sources (queues, schedules), not by a gateway."""
 FUNCTIONS = {
     name: f"functions.{name}.app"

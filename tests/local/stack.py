@@ -51,6 +51,8 @@ CAMPAIGNS_TABLE = "campaigns-local"
 DNC_TABLE = "dnc-local"
 DIAL_QUEUE = "campaign-dial-local"
 OUTCOMES_QUEUE = "campaign-outcomes-local"
+EVENT_BUS_NAME = "plivo-voice-agent-local-calls"
+"""The stack's call events bus as the template names it (``<stack>-calls``)."""
 MOTO_ACCOUNT = "123456789012"
 LOCAL_QUEUE_VISIBILITY_SECONDS = 30
 """The local queues' visibility timeout (template.yaml: six times the function timeout, 6 minutes): a batch
@@ -171,10 +173,13 @@ class LocalConfig:
             "AWS_ENDPOINT_URL_POLLY": moto,
             "AWS_ENDPOINT_URL_SQS": moto,
             "AWS_ENDPOINT_URL_EVENTS": moto,
+            # boto3 reads AWS_ENDPOINT_URL_EVENTBRIDGE (from the service id), never AWS_ENDPOINT_URL_EVENTS.
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": moto,
             "CAMPAIGNS_TABLE_NAME": CAMPAIGNS_TABLE,
             "DNC_TABLE_NAME": DNC_TABLE,
             "CAMPAIGN_DIAL_QUEUE_URL": self.queue_url(DIAL_QUEUE),
             "CAMPAIGN_CALLBACK_BASE_URL": self.public_base_url,
+            "EVENT_BUS_NAME": EVENT_BUS_NAME,
             "STAGE": "local",
             "CALLS_TABLE_NAME": os.environ.get("CALLS_TABLE_NAME", TABLE_NAME),
             "PLIVO_AUTH_ID": self.auth_id,
@@ -206,6 +211,7 @@ STACK_OWNED = frozenset(
         "DNC_TABLE_NAME",
         "CAMPAIGN_DIAL_QUEUE_URL",
         "CAMPAIGN_CALLBACK_BASE_URL",
+        "EVENT_BUS_NAME",
     }
 )
 """Settings the local stack sets itself (from its LOCAL_* variables): where its own services are."""
@@ -299,6 +305,15 @@ def _create_queues(config: LocalConfig, env: dict[str, str]) -> None:
         )["QueueUrl"]
         if url != config.queue_url(name):
             raise LocalStackError(f"moto named the queue {url}, not {config.queue_url(name)}")
+    # Call Completed events of campaign calls reach the outcomes queue as on AWS: moto's EventBridge applies
+    # the template's CampaignOutcomesRule and delivers to the queue itself.
+    from tests.local.call_events_local import route_campaign_outcomes
+
+    events = boto3.client(
+        "events", endpoint_url=env["AWS_ENDPOINT_URL_EVENTS"], region_name=env["AWS_DEFAULT_REGION"]
+    )
+    outcomes_arn = f"arn:aws:sqs:{env['AWS_DEFAULT_REGION']}:{MOTO_ACCOUNT}:{OUTCOMES_QUEUE}"
+    route_campaign_outcomes(events, env["EVENT_BUS_NAME"], outcomes_arn)
 
 
 class LocalStack:
@@ -315,7 +330,7 @@ class LocalStack:
             FUNCTIONS,
             warm=config.containers,
             cap=2 * config.containers,
-            warm_for={"campaigns": 1, "campaign_outcomes": 2, "campaign_sweeper": 1},
+            warm_for={"campaigns": 1, "campaign_outcomes": 2, "campaign_sweeper": 1, "call_events": 1},
             timeouts={"campaign_dialer": 60.0, "campaigns": 29.0, "campaign_sweeper": 120.0},
         )
         self.sources: list[Any] = []
@@ -387,8 +402,32 @@ class LocalStack:
         self.sources.append(
             ScheduleSource("campaign_sweeper", self.config.sweep_seconds, self.gateway.invoke)
         )
+        if self.config.dynamodb_endpoint is None:  # a real DynamoDB's stream is not moto's to read
+            self.sources.append(self._call_events_source(env))
         for source in self.sources:
             source.start()
+
+    def _call_events_source(self, env: dict[str, str]) -> Any:
+        """The calls table's stream → ``functions/call_events`` → the bus (template.yaml CallEventsSource)."""
+        import boto3
+
+        from tests.local.call_events_local import TableStreamSource
+        from voiceagent.store.keys import fact_change_filter
+
+        region = env["AWS_DEFAULT_REGION"]
+        dynamodb = boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"], region_name=region)
+        stream_arn = dynamodb.describe_table(TableName=env["CALLS_TABLE_NAME"])["Table"]["LatestStreamArn"]
+        # moto's main port (its DynamoDB port serves DynamoDB alone); one process, so the same tables.
+        streams = boto3.client(
+            "dynamodbstreams", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], region_name=region
+        )
+        return TableStreamSource(
+            function="call_events",
+            stream_arn=stream_arn,
+            streams=streams,
+            invoke=self.gateway.invoke,
+            filters=[fact_change_filter()],
+        )
 
     async def stop(self) -> None:
         for source in self.sources:

@@ -55,7 +55,7 @@ def sqs() -> SQSClient:
 
 @lru_cache(maxsize=1)
 def events() -> EventBridgeClient:
-    """EventBridge, for the call events (``AWS_ENDPOINT_URL_EVENTS`` points it at moto locally)."""
+    """EventBridge, for the call events (``AWS_ENDPOINT_URL_EVENTBRIDGE`` points it at moto locally)."""
     import boto3
     from botocore.config import Config
 

@@ -155,6 +155,11 @@ class CallCompletedDetail(BaseModel):
             return None
         if not CAMPAIGN_ID.fullmatch(campaign_id) or row < 1 or attempt < 1:
             return None
+        # Only the dialer places a call under this attempt's placement id (POST /calls may carry any metadata,
+        # but a placement id is the first request's for good): a call of someone else's making never settles
+        # a contact.
+        if self.placement_id != placement_id(campaign_id, row, attempt):
+            return None
         return campaign_id, row, attempt
 
 

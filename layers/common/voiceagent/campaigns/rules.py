@@ -74,7 +74,7 @@ class RetryRule(BaseModel):
 
 
 class RetryRules(BaseModel):
-    """Per kind of outcome; a kind left out is not retried."""
+    """Per kind of outcome; a kind left out keeps its default below (``attempts=1``: never retried)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
