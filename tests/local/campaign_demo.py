@@ -3,10 +3,10 @@ integration test checks it, and ``python -m tests.local.campaign_demo`` runs it 
 
 Ten rows with a realistic mix of simulated callees (picked by the numbers' last two digits: people who talk
 a few seconds, an answering machine with a beep and one without, busy, no answer, a failed call), a duplicate
-row and a number on the do-not-call list. Retries: busy and no answer once more after 3 s, nothing else. The outcomes come
-the way they do on AWS: the calls table's stream → ``functions/call_events`` → the bus → the template's
-``CampaignOutcomesRule`` → the outcomes queue → ``functions/campaign_outcomes``. The progress bar is the
-CLI's (stderr), and so is the summary table.
+row and a number on the do-not-call list. Retries: busy and no answer once more after 3 s, nothing else. The
+outcomes come the way they do on AWS: the calls table's stream → ``functions/call_events`` → the bus → the
+template's ``CampaignOutcomesRule`` → the outcomes queue → ``functions/campaign_outcomes``. The progress bar
+is the CLI's (stderr), and so is the summary table.
 
 What is checked (``problems``): every contact settled exactly once per attempt (one create per placement
 id, attempts as the rules ask), the do-not-call number never dialled, the pace held (no two creates closer
