@@ -117,6 +117,7 @@ async def run(contacts: int, pace: float, crash: bool, timeout: float) -> dict[s
         finished = time.time()
         results = await loop.run_in_executor(None, _api, base, "GET", f"/campaigns/{campaign_id}/results.csv")
         sent = await loop.run_in_executor(None, _sent_times, stack, campaign_id)
+        settled_by = await loop.run_in_executor(None, _settled_by, campaign_id)
     finally:
         await stack.stop()
     creates = [
@@ -151,11 +152,22 @@ async def run(contacts: int, pace: float, crash: bool, timeout: float) -> dict[s
         "retries_not_as_configured": len(wrong_retries),
         "results": status.get("results"),
         "outcomes": status.get("outcomes"),
-        "settled_by_sweeper_only": True,
+        "attempts_settled_by": dict(settled_by),
         "callbacks_lost": stack.plivo.lost_callbacks,
         "callback_failures": len(stack.plivo.failed_deliveries),
         "failed_invocations": stack.gateway.failed_invocations,
     }
+
+
+def _settled_by(campaign_id: str) -> Counter[str]:
+    """Attempts by what settled them: ``event`` (the bus) or ``sweeper`` (the stored state)."""
+    from voiceagent.store import open_campaign_store
+
+    return Counter(
+        str(entry.get("settled_by"))
+        for contact in open_campaign_store().campaigns.contacts(campaign_id)
+        for entry in contact.get("history") or []
+    )
 
 
 def _sent_times(stack: LocalStack, campaign_id: str) -> list[float]:

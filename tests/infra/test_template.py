@@ -619,3 +619,35 @@ def test_a_deploy_with_your_agent_but_without_its_keys_fails() -> None:
 )
 def test_agent_parameters_refuse_what_the_settings_refuse(name: str, value: str, accepted: bool) -> None:
     assert bool(re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)) is accepted
+
+
+def test_call_completed_events_of_campaign_calls_reach_the_outcomes_queue_and_no_others() -> None:
+    from tests.support.event_patterns import matches
+    from voiceagent.campaigns.dialer import call_metadata
+    from voiceagent.campaigns.models import placement_id
+
+    resources = load_template()["Resources"]
+    rule = resources["CampaignOutcomesRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "CallEventBus"}
+    campaign = "cmp-0123456789abcdef"
+    metadata = call_metadata(campaign, {"row": 7, "name": "Ada", "fields": {"plan": "gold"}}, 2)
+    event = {
+        "source": "plivo-voice-agent",
+        "detail-type": "Call Completed",
+        "detail": {"placement_id": placement_id(campaign, 7, 2), "metadata": metadata, "outcome": "busy"},
+    }
+    assert matches(rule["EventPattern"], event)
+    assert not matches(rule["EventPattern"], {**event, "detail-type": "Call Answered"})
+    assert not matches(rule["EventPattern"], {**event, "detail": {"metadata": {"ticket": "42"}}})
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["CampaignOutcomesQueue", "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["CampaignOutcomesDeadLetterQueue", "Arn"]}
+    policy = resources["CampaignOutcomesQueuePolicy"]["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["CampaignOutcomesRule", "Arn"]}}
+    }
+    outcomes = resources["CampaignOutcomesFunction"]["Properties"]["Events"]["Outcomes"]["Properties"]
+    assert outcomes["Queue"] == {"Fn::GetAtt": ["CampaignOutcomesQueue", "Arn"]}

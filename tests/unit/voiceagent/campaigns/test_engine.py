@@ -264,3 +264,50 @@ def test_the_sweeper_settles_an_attempt_plivo_never_reported(
     assert counts["completed"] == 1
     rows = {contact["row"]: contact for contact in support.contacts_of(created.campaign_id)}
     assert {contact["result"] for contact in rows.values()} == {"lost"}
+
+
+def test_an_event_under_another_placement_id_never_settles_a_contact(
+    aws_stack: Any, plivo: responses.RequestsMock
+) -> None:
+    """POST /calls may carry any metadata: only the dialer's own placement id for the attempt settles it."""
+    created = _create()
+    clock = support.at(NOON_NEW_YORK)
+    support.dial(clock)
+    genuine = support.completed(created.campaign_id, 2, 1, "human")
+    forged = genuine.model_copy(
+        update={"detail": genuine.detail.model_copy(update={"placement_id": "someone-elses-call-1"})}
+    )
+
+    counts, failed = apply_outcomes(
+        [(forged.id, forged)],
+        store=open_campaign_store(),
+        queue=support.queue(),
+        campaign_settings=campaign_settings,
+        now=clock.moment,
+    )
+
+    assert (counts["not_ours"], counts["settled"], failed) == (1, 0, [])
+    rows = {contact["row"]: contact for contact in support.contacts_of(created.campaign_id)}
+    assert rows[2]["state"] == "dialling"
+    assert _outcome(created.campaign_id, 2, 1, "human", clock.moment)["settled"] == 1
+
+
+def test_an_outcome_of_an_unknown_campaign_is_dropped_not_retried(aws_stack: Any) -> None:
+    counts = _outcome("cmp-00000000000000aa", 1, 1, "busy", support.at(NOON_NEW_YORK).moment)
+    assert (counts["unknown_campaign"], counts["settled"]) == (1, 0)
+
+
+def test_after_cancel_calls_in_progress_finish_and_nothing_is_retried(
+    aws_stack: Any, plivo: responses.RequestsMock
+) -> None:
+    created = _create(retry={"busy": {"delay_seconds": 60, "attempts": 3}})
+    clock = support.at(NOON_NEW_YORK)
+    support.dial(clock)
+    manage.change_status(open_campaign_store(), support.queue(), created.campaign_id, "cancel", clock.moment)
+
+    counts = _outcome(created.campaign_id, 3, 1, "busy", clock.moment)
+
+    assert (counts["settled"], counts["retries"]) == (1, 0)
+    rows = {contact["row"]: contact for contact in support.contacts_of(created.campaign_id)}
+    assert (rows[3]["state"], rows[3]["result"]) == ("done", "busy")
+    assert len(api.requests_to(plivo, "POST", api.CREATE_CALL)) == 2
