@@ -25,7 +25,7 @@ OK = {"statusCode": 200}
 
 def _runtime() -> MediaRuntime:
     settings = get_settings()
-    store = open_store(settings)
+    store = open_store(settings, realtime=True)
     return MediaRuntime(
         agent=ReferenceAgent(speech_for(settings)),
         calls=store.calls,

@@ -652,6 +652,7 @@ def _render_voicemail(result: dict[str, Any]) -> list[str]:
         "(target ≥ 95 %)",
         f"  detection after the beep -> message ms {m['late_detection_to_message_ms']} (target ≤ 1000)",
         f"  no beep: after the greeting's end ms {m['no_beep_after_greeting_ms']} (the silence rule)",
+        f"  calls unfinished after 120 s: {len(m.get('unfinished', []))} {m.get('unfinished', [])}",
     ]
 
 

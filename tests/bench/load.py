@@ -71,7 +71,11 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 async def run(size: int, time_scale: float = 1.0, timeout: float = 90.0) -> dict[str, Any]:
-    stack = LocalStack(LocalConfig.from_env(ephemeral=True), callees=lambda _to: CALL, time_scale=time_scale)
+    stack = LocalStack(
+        LocalConfig.from_env(ephemeral=True, simulated_only=True),
+        callees=lambda _to: CALL,
+        time_scale=time_scale,
+    )
     await stack.start()
     try:
         before = _moto_counts(stack)

@@ -210,6 +210,12 @@ def test_every_custom_metric_on_the_dashboard_is_emitted_by_the_code_with_those_
     assert len(custom) > 20
 
 
+def test_every_metric_the_code_emits_is_on_the_dashboard() -> None:
+    """A fault the stack absorbs (a retry, a replay, a recovery) must show somewhere an operator looks."""
+    shown = {name for namespace, name, _, _ in every_metric() if not namespace.startswith("AWS/")}
+    assert set(emitted_metrics()) - shown == set()
+
+
 def test_every_aws_metric_on_the_dashboard_exists_and_is_this_stacks() -> None:
     for namespace, name, dimensions, _ in plain_metrics():
         if not namespace.startswith("AWS/"):

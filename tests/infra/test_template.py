@@ -367,12 +367,14 @@ def test_refused_and_failed_media_messages_raise_alarms() -> None:
         "ClientError": media_stage,
         "IntegrationError": media_stage,
         "ExecutionError": media_stage,
+        "MediaFramesFailed": {"service": "plivo-voice-agent", "stage": {"Ref": "Stage"}},
     }
     failed = alarms["MediaMessagesFailedAlarm"]["Properties"]
     assert failed["Threshold"] == {"Ref": "MediaFailedMessagesAlarmThreshold"}
     (expression,) = [query["Expression"] for query in failed["Metrics"] if "Expression" in query]
     assert "integration" in expression
     assert "execution" in expression
+    assert "state" in expression  # frames the function let go because DynamoDB was unavailable
 
 
 def test_a_throttle_of_any_function_raises_an_alarm() -> None:
@@ -651,3 +653,26 @@ def test_call_completed_events_of_campaign_calls_reach_the_outcomes_queue_and_no
     }
     outcomes = resources["CampaignOutcomesFunction"]["Properties"]["Events"]["Outcomes"]["Properties"]
     assert outcomes["Queue"] == {"Fn::GetAtt": ["CampaignOutcomesQueue", "Arn"]}
+
+
+def test_failures_the_stack_answers_itself_raise_alarms() -> None:
+    """What the rehearsed faults leave behind is watched: failed invocations, webhook 5xx, Plivo calls that
+    failed for good, and DynamoDB throttling of the calls table."""
+    alarms = resources_of_type("AWS::CloudWatch::Alarm")
+    errors = {
+        _dimensions(metric)["FunctionName"]["Ref"]
+        for name in ("FunctionErrorsAlarm", "CampaignFunctionErrorsAlarm")  # at most 10 metrics each
+        for metric in _alarm_metrics(alarms[name])
+        if metric["MetricName"] == "Errors"
+    }
+    assert errors == set(resources_of_type("AWS::Serverless::Function"))
+    webhooks = alarms["WebhookErrorsAlarm"]["Properties"]
+    assert (webhooks["MetricName"], webhooks["Threshold"]) == ("5xx", {"Ref": "WebhookErrorsAlarmThreshold"})
+    assert _dimensions(webhooks)["ApiId"] == {"Ref": "WebhookApi"}
+    plivo = alarms["PlivoApiErrorsAlarm"]["Properties"]
+    assert (plivo["Namespace"], plivo["MetricName"]) == ("PlivoVoiceAgent", "PlivoApiErrors")
+    throttled = {metric["MetricName"] for metric in _alarm_metrics(alarms["DynamoDbThrottlesAlarm"])}
+    assert throttled == {"ReadThrottleEvents", "WriteThrottleEvents"}
+    added = ("FunctionErrorsAlarm", "WebhookErrorsAlarm", "PlivoApiErrorsAlarm", "DynamoDbThrottlesAlarm")
+    for name in added:
+        assert alarms[name]["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]

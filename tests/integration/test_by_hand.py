@@ -142,7 +142,7 @@ def test_the_callees_do_what_their_kind_says(
     assert finals["hangup-after=4"]["hangup"]["source"] == "Callee"
     assert "voicemail XML served" in events["machine-beep"]
     assert "voicemail message finished" in events["machine-no-beep"]
-    assert any(event.startswith("stream recovery #1") for event in events["dropped-stream"])
+    assert "stream ended #1: reconnect" in events["dropped-stream"]
     (stream,) = finals["degraded-stream"]["streams"]
     assert stream["degradations"] == 2
     assert any(event.startswith("agent: ") for event in events["human"])  # what the agent did

@@ -234,7 +234,7 @@ async def _report(session: aiohttp.ClientSession, base: str, call_uuid: str) -> 
 
 
 async def run() -> dict[str, Any]:
-    stack = LocalStack(LocalConfig.from_env(ephemeral=True), callees=callee_for)
+    stack = LocalStack(LocalConfig.from_env(ephemeral=True, simulated_only=True), callees=callee_for)
     await stack.start()
     scenarios = [scenario for scenario in SCENARIOS if scenario.name in ATTACKED]
     try:

@@ -1,5 +1,6 @@
-"""`make demo`: start the local stack, play every scenario end to end at real-time pace (all at once, as a
-campaign would), print each call's timeline and outcome, stop everything. Exits non-zero if any misbehaves.
+"""`make demo`: start the local stack, play every scenario end to end at real-time pace (a few at a time,
+as a paced campaign would), print each call's timeline and outcome and what the callee's line heard, stop
+everything. Exits non-zero if any misbehaves.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from tests.local.campaign_demo import play_campaign
 from tests.local.console import CallLines
-from tests.local.scenarios import SCENARIOS, Result, play_all
+from tests.local.scenarios import AT_ONCE, SCENARIOS, Result, play_all
 from tests.local.stack import LocalConfig, LocalStack, run
 from voiceagent_cli.tables import render_table
 
@@ -22,10 +23,30 @@ def _print(result: Result) -> None:
     print(f"\n=== {mark}  {result.scenario}: {result.title}  ({result.seconds} s)")
     if result.report.get("timeline"):
         print(render_table(result.report))
+    if result.line:
+        print(f"  on the callee's line: {line_story(result.line)}")
     for problem in result.problems:
         print(f"  problem: {problem}")
     scenario = next(scenario for scenario in SCENARIOS if scenario.name == result.scenario)
     print(f"  by hand, against `make local`: {scenario.by_hand()}")
+
+
+LINE_MOMENTS = (
+    ("machine_detected", "Plivo detected the machine"),
+    ("greeting_end", "the greeting ended"),
+    ("beep_start", "the beep began"),
+    ("beep_end", "the beep ended"),
+    ("message_started", "our message began"),
+)
+
+
+def line_story(marks: dict[str, int]) -> str:
+    """What the callee heard and when (ms into the call's audio), in the order it happened."""
+    known = sorted((marks[name], words) for name, words in LINE_MOMENTS if name in marks)
+    story = ", ".join(f"{words} at {ms / 1000:.2f} s" for ms, words in known)
+    if "beep_end" in marks and "message_started" in marks:
+        story += f" ({marks['message_started'] - marks['beep_end']} ms after the beep)"
+    return story
 
 
 async def _run(ephemeral: bool, json_path: Path | None) -> int:
@@ -35,7 +56,7 @@ async def _run(ephemeral: bool, json_path: Path | None) -> int:
     try:
         await stack.start()
         print(stack.describe(), flush=True)
-        print(f"\nplaying {len(SCENARIOS)} calls at once, in real time:", flush=True)
+        print(f"\nplaying {len(SCENARIOS)} calls, {AT_ONCE} at a time, in real time:", flush=True)
         results = await play_all(stack, lines=lines)
         print(
             "\na small campaign: 10 contacts, a duplicate row, one on the do-not-call list, 2 calls/s:",

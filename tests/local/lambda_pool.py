@@ -76,7 +76,9 @@ CrashPoint = str
 first call during the invocation: e.g. after the handler committed its state and before it sends anything)."""
 
 
-def _crash_on_call(target: str) -> None:
+def _crash_on_call(target: str) -> Callable[[], None]:
+    """Make ``target`` kill the process when called; returns what undoes that (for an invocation that
+    never called it: the container lives on, unchanged)."""
     module_name, _, attribute = target.rpartition(".")
     owner_name, _, method = module_name.rpartition(".")
     try:
@@ -85,11 +87,13 @@ def _crash_on_call(target: str) -> None:
     except ModuleNotFoundError:  # a method on a class: module.Class.method
         owner = getattr(importlib.import_module(owner_name), method)
         name = attribute
+    original = getattr(owner, name)
 
     def die(*_args: Any, **_kwargs: Any) -> Any:
         os._exit(137)
 
     setattr(owner, name, die)
+    return lambda: setattr(owner, name, original)
 
 
 def _serve(module: str, function_name: str, connection: Connection) -> None:
@@ -106,13 +110,15 @@ def _serve(module: str, function_name: str, connection: Connection) -> None:
         event, timeout_seconds, request_id, crash = message
         if crash == "start":
             os._exit(137)
-        if crash:
-            _crash_on_call(crash)
+        undo = _crash_on_call(crash) if crash else None
         context = LambdaContext(function_name, timeout_seconds=timeout_seconds, aws_request_id=request_id)
         try:
             connection.send(("ok", handler(event, context)))
         except Exception as exc:  # noqa: BLE001 - a function error is reported, as Lambda does
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
+        finally:
+            if undo is not None:
+                undo()
 
 
 class Container:
@@ -194,6 +200,7 @@ class ContainerPool:
         self._numbers = itertools.count(1)
         self._released = asyncio.Condition()
         self._crash_next: CrashPoint | None = None
+        self._crash_until_one_dies = False
         self._starting = 0
         self._lock = threading.Lock()
         self.stats = PoolStats()
@@ -221,9 +228,12 @@ class ContainerPool:
             self._all.append(container)
         return container
 
-    def crash_next(self, point: CrashPoint = "start") -> None:
-        """Make the next invocation's container die at ``point`` (a fault test)."""
+    def crash_next(self, point: CrashPoint = "start", *, until_one_dies: bool = False) -> None:
+        """Make the next invocation's container die at ``point`` (a fault test); ``until_one_dies``: every
+        invocation carries the point until one container reaches it and dies (a point that not every
+        invocation reaches, e.g. sending a frame to Plivo)."""
         self._crash_next = point
+        self._crash_until_one_dies = until_one_dies
 
     async def _acquire(self) -> Container:
         async with self._released:
@@ -253,7 +263,9 @@ class ContainerPool:
 
     async def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         container = await self._acquire()
-        crash, self._crash_next = self._crash_next, None
+        crash = self._crash_next
+        if not self._crash_until_one_dies:
+            self._crash_next = None
         self.stats.invocations += 1
         self.stats.by_container[container.number] = self.stats.by_container.get(container.number, 0) + 1
         loop = asyncio.get_running_loop()
@@ -261,6 +273,8 @@ class ContainerPool:
             return await loop.run_in_executor(self._threads, container.invoke, event, self._timeout, crash)
         except ContainerCrashed:
             self.stats.crashes += 1
+            if crash is not None:
+                self._crash_next, self._crash_until_one_dies = None, False
             raise
         finally:
             await self._release(container)

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +23,35 @@ from aiohttp import web
 STATS_PATH = "/_local/stats"
 """``GET`` here answers the count of requests by operation (``X-Amz-Target``) since the server started: how
 the bench counts DynamoDB operations per frame across every container."""
+FAULTS_PATH = "/_local/faults"
+"""``POST {"throttle": N, "matching": "text"}`` here: the next N DynamoDB requests whose body contains the
+text are answered as DynamoDB answers when it throttles (a rehearsed fault; counted as ``Throttled``)."""
+THROTTLED = (
+    b'{"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException", '
+    b'"message": "The level of configured provisioned throughput for the table was exceeded (rehearsal)"}'
+)
+
+
+@dataclass
+class Throttles:
+    """DynamoDB requests to answer as throttled: how many more, by what their body must contain."""
+
+    remaining: dict[bytes, int] = field(default_factory=dict)
+
+    def arm(self, body: bytes) -> None:
+        order = json.loads(body or b"{}")
+        matching = str(order.get("matching", "")).encode()
+        self.remaining[matching] = self.remaining.get(matching, 0) + int(order.get("throttle", 0))
+
+    def take(self, body: bytes) -> bool:
+        for matching, left in self.remaining.items():
+            if left > 0 and matching in body:
+                self.remaining[matching] = left - 1
+                return True
+        return False
+
+    def __bool__(self) -> bool:
+        return any(left > 0 for left in self.remaining.values())
 
 
 class Serialized:
@@ -29,19 +59,36 @@ class Serialized:
     counts them by operation."""
 
     def __init__(
-        self, app: Callable[..., Iterable[bytes]], lock: threading.Lock, counts: Counter[str]
+        self,
+        app: Callable[..., Iterable[bytes]],
+        lock: threading.Lock,
+        counts: Counter[str],
+        throttles: Throttles,
     ) -> None:
         self._app = app
         self._lock = lock
         self._counts = counts
+        self._throttles = throttles
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         if environ.get("PATH_INFO") == STATS_PATH:
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(dict(self._counts)).encode()]
-        target = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            with self._lock:
+                self._throttles.arm(environ["wsgi.input"].read())
+            start_response("204 No Content", [])
+            return []
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         with self._lock:
-            self._counts[target or "other"] += 1
+            if self._throttles and target.startswith("DynamoDB_"):
+                body = environ["wsgi.input"].read()
+                environ["wsgi.input"] = io.BytesIO(body)
+                if self._throttles.take(body):
+                    self._counts["Throttled"] += 1
+                    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+                    return [THROTTLED]
+            self._counts[target.rpartition(".")[2] or "other"] += 1
             return list(self._app(environ, start_response))
 
 
@@ -156,9 +203,9 @@ def main(host: str, port: int, dynamodb_port: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     _fast_transactions()
-    lock, counts = threading.Lock(), Counter[str]()
-    everything = Serialized(DomainDispatcherApplication(create_backend_app), lock, counts)
-    dynamodb = Serialized(create_backend_app("dynamodb"), lock, counts)
+    lock, counts, throttles = threading.Lock(), Counter[str](), Throttles()
+    everything = Serialized(DomainDispatcherApplication(create_backend_app), lock, counts, throttles)
+    dynamodb = Serialized(create_backend_app("dynamodb"), lock, counts, throttles)
 
     async def serve() -> None:
         for app, at in ((everything, port), (dynamodb, dynamodb_port)):

@@ -24,6 +24,7 @@ import random
 import secrets
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ from aiohttp import web
 
 from tests.support import corpus
 from tests.support.audio import silence
-from tests.support.plivo_signing import sign_v3
+from tests.support.plivo_signing import sign_v3, signed_upgrade_headers
 from voiceagent.media.audio import ulaw_energy
 
 log = logging.getLogger("local.plivo")
@@ -241,12 +242,7 @@ class Stream:
     async def open(self) -> bool:
         """Connect as Plivo does: a refused or failed connect is tried twice more, then DroppedStream."""
         for _ in range(1 + CONNECT_RETRIES):
-            nonce = secrets.token_hex(10)
-            signature = sign_v3(
-                method="GET", url=self.url, params={}, nonce=nonce, auth_token=self.sim.auth_token
-            )
-            headers = {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}
-            self.sim.upgrades.append((self.url, headers))
+            headers = signed_upgrade_headers(url=self.url, auth_token=self.sim.auth_token)
             try:
                 self.socket = await self.sim.session.ws_connect(
                     self.url, headers=headers, max_msg_size=128 * 1024
@@ -256,6 +252,9 @@ class Stream:
                 self.call.note(f"stream refused {exc.status}")
             except aiohttp.ClientError:
                 self.call.note("stream connect failed")
+            finally:
+                # Seen on the wire (by an eavesdropper, say) once it was sent: a replay cannot overtake it.
+                self.sim.upgrades.append((self.url, headers))
         else:
             self.closed.set()
             await self.sim.status(self, "DroppedStream", Error="could not connect to the stream URL")
@@ -370,6 +369,28 @@ class Stream:
         )
 
 
+@dataclass
+class RestFaults:
+    """Plivo's REST API misbehaving for the calls of one caller id (a rehearsed fault): per operation
+    (``create``, ``hangup``, ``cancel``, ``transfer``), the answers it gives next — ``"429"`` or ``"500"``
+    instead of acting, or ``"timeout"``: it acts, then answers later than any client waits."""
+
+    late_seconds: float = 3.0
+    pending: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    injected: Counter[str] = field(default_factory=Counter)
+
+    def fail(self, operation: str, caller: str, *answers: str) -> None:
+        self.pending.setdefault((operation, caller.lstrip("+")), []).extend(answers)
+
+    def next(self, operation: str, caller: str | None) -> str | None:
+        queued = self.pending.get((operation, (caller or "").lstrip("+")))
+        if not queued:
+            return None
+        answer = queued.pop(0)
+        self.injected[f"{operation} {answer}"] += 1
+        return answer
+
+
 class PlivoSimulator:
     """Plivo's REST API (``rest_app``) plus the calls it places."""
 
@@ -395,6 +416,7 @@ class PlivoSimulator:
         self.streams: dict[str, Stream] = {}
         self._session: aiohttp.ClientSession | None = None
         self.rest_requests: list[tuple[str, str]] = []
+        self.rest_faults = RestFaults()
         self.lost_callbacks = 0
         self.failed_deliveries: list[tuple[str, str]] = []
         """(path, failure) of every callback attempt that failed, retried or not."""
@@ -733,10 +755,12 @@ class PlivoSimulator:
     def rest_app(self) -> web.Application:
         app = web.Application()
         base = "/v1/Account/{auth_id}/Call/"
-        app.router.add_post(base, self._guarded(self._create))
-        app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup))
-        app.router.add_post(base + "{call_uuid}/", self._guarded(self._update))
-        app.router.add_delete("/v1/Account/{auth_id}/Request/{request_uuid}/", self._guarded(self._cancel))
+        app.router.add_post(base, self._guarded(self._create, "create"))
+        app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup, "hangup"))
+        app.router.add_post(base + "{call_uuid}/", self._guarded(self._update, "transfer"))
+        app.router.add_delete(
+            "/v1/Account/{auth_id}/Request/{request_uuid}/", self._guarded(self._cancel, "cancel")
+        )
         app.router.add_get("/v1/Account/{auth_id}/", self._guarded(self._account))
         return app
 
@@ -752,7 +776,7 @@ class PlivoSimulator:
         )
 
     def _guarded(
-        self, handler: Callable[[web.Request], Awaitable[web.Response]]
+        self, handler: Callable[[web.Request], Awaitable[web.Response]], operation: str = ""
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def checked(request: web.Request) -> web.Response:
             self.rest_requests.append((request.method, request.path))
@@ -767,9 +791,28 @@ class PlivoSimulator:
                 or request.match_info["auth_id"] != self.auth_id
             ):
                 return web.json_response({"error": "authentication failed"}, status=401)
-            return await handler(request)
+            fault = self.rest_faults.next(operation, await self._caller(request)) if operation else None
+            if fault in ("429", "500"):
+                status = int(fault)
+                return web.json_response(
+                    {"error": "rehearsed fault", "api_id": str(uuid.uuid4())}, status=status
+                )
+            answer = await handler(request)
+            if fault == "timeout":
+                await asyncio.sleep(self.rest_faults.late_seconds)
+            return answer
 
         return checked
+
+    async def _caller(self, request: web.Request) -> str | None:
+        """The caller id of the call a REST request is about (rehearsed faults are per caller)."""
+        if "call_uuid" in request.match_info:
+            call = self.calls.get(request.match_info["call_uuid"])
+        elif "request_uuid" in request.match_info:
+            call = self.by_request.get(request.match_info["request_uuid"])
+        else:
+            return str((await request.json()).get("from") or "")
+        return str(call.params["from"]) if call is not None else None
 
     async def _create(self, request: web.Request) -> web.Response:
         arrived = time.time()

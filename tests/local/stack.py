@@ -191,7 +191,8 @@ class LocalConfig:
             "PUBLIC_BASE_URL": self.public_base_url,
             "POWERTOOLS_SERVICE_NAME": "plivo-voice-agent",
             "POWERTOOLS_METRICS_NAMESPACE": "PlivoVoiceAgentLocal",
-            "POWERTOOLS_METRICS_DISABLED": "true",
+            # LOCAL_METRICS=1: the functions print their metrics (CloudWatch EMF lines) to stdout.
+            "POWERTOOLS_METRICS_DISABLED": "false" if os.environ.get("LOCAL_METRICS") == "1" else "true",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("LOCAL_LOG_LEVEL", "ERROR"),
         }
@@ -342,7 +343,9 @@ class LocalStack:
             observer=observer,
             time_scale=time_scale,
         )
-        self.faults = Faults()
+        self.faults = Faults(
+            None if config.dynamodb_endpoint else f"http://{config.host}:{config.dynamodb_port}"
+        )
         self._runners: list[web.AppRunner] = []
         self._moto: Any = None
 

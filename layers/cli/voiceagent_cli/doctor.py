@@ -39,7 +39,7 @@ from voiceagent.plivo.rest import Deadline, PlivoApiError, gateway_for
 from voiceagent.settings import PLIVO_AUTH_ID_PATTERN
 from voiceagent.streams import tokens
 from voiceagent_cli import local_stack
-from voiceagent_cli.plivo_signing import signed_form_headers
+from voiceagent_cli.plivo_signing import signed_form_headers, signed_upgrade_headers
 from voiceagent_cli.websocket_probe import ACCEPTED, ProbeError, upgrade_status
 
 WEBHOOK_OUTPUTS = {
@@ -247,18 +247,22 @@ WEBHOOK_FIXES = {
 }
 
 
+Probe = Callable[[str, Mapping[str, str]], int]
+"""The HTTP status a WebSocket upgrade of a URL gets, sent with the given headers."""
+
+
 class Doctor:
     def __init__(
         self,
         target: Target,
         *,
         http: requests.Session | None = None,
-        probe: Callable[[str], int] | None = None,
+        probe: Probe | None = None,
         timeout: float = 10.0,
     ) -> None:
         self.target = target
         self.http = http or requests.Session()
-        self.probe = probe or (lambda url: upgrade_status(url, timeout=timeout))
+        self.probe = probe or (lambda url, headers: upgrade_status(url, timeout=timeout, headers=headers))
         self.timeout = timeout
 
     def run(self) -> Iterator[Check]:
@@ -374,7 +378,7 @@ class Doctor:
     def _refuses_tokenless(self, url: str) -> Check:
         name = "url MediaWebSocketUrl"
         try:
-            status = self.probe(url)
+            status = self.probe(url, {})
         except ProbeError as exc:
             return failed(name, f"{url} does not answer: {exc}", _unreachable_fix())
         if status == ACCEPTED:
@@ -408,7 +412,7 @@ class Doctor:
         if stream_url is None:
             yield skipped("websocket", "needs the wss URL the answer webhook serves")
         else:
-            yield from self.websocket(stream_url)
+            yield from self.websocket(stream_url, token)
         for label, path, form in (
             ("webhook stream-status", routes.STREAM_STATUS, call.stream_form("StartStream")),
             ("webhook stream-status", routes.STREAM_STATUS, call.stream_form("StopStream")),
@@ -441,13 +445,14 @@ class Doctor:
             WEBHOOK_FIXES.get(response.status_code, _logs_fix()),
         ), ""
 
-    def websocket(self, stream_url: str) -> Iterator[Check]:
+    def websocket(self, stream_url: str, token: str) -> Iterator[Check]:
+        """The served URL opens a stream when Plivo's signature is on the upgrade; forged, it is refused."""
         for name, url, should_open in (
             ("websocket valid token", stream_url, True),
             ("websocket forged token", forged(stream_url), False),
         ):
             try:
-                status = self.probe(url)
+                status = self.probe(url, signed_upgrade_headers(url=url, auth_token=token))
             except ProbeError as exc:
                 yield failed(name, f"the media WebSocket does not answer: {exc}", _unreachable_fix())
                 continue

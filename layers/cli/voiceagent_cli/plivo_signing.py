@@ -33,3 +33,11 @@ def signed_form_headers(*, url: str, form: Mapping[str, str], auth_token: str) -
         "X-Plivo-Signature-Ma-V3": signature,
         "X-Plivo-Signature-V3-Nonce": nonce,
     }
+
+
+def signed_upgrade_headers(*, url: str, auth_token: str) -> dict[str, str]:
+    """Headers of a WebSocket upgrade of ``url`` signed as Plivo signs its stream's (a GET of the URL as
+    given, with a fresh nonce)."""
+    nonce = new_nonce()
+    signature = sign_v3(method="GET", url=url, params={}, nonce=nonce, auth_token=auth_token)
+    return {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": nonce}

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import http.client
 import os
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 ACCEPTED = 101
@@ -22,8 +23,9 @@ class ProbeError(Exception):
     """The server could not be reached, or answered with something other than HTTP."""
 
 
-def upgrade_status(url: str, *, timeout: float = 10.0) -> int:
-    """The HTTP status the server answers a WebSocket upgrade of ``url`` (ws:// or wss://) with."""
+def upgrade_status(url: str, *, timeout: float = 10.0, headers: Mapping[str, str] | None = None) -> int:
+    """The HTTP status the server answers a WebSocket upgrade of ``url`` (ws:// or wss://) with, sent with
+    ``headers`` (Plivo's signature) besides the handshake's own."""
     parts = urlsplit(url)
     if parts.scheme not in {"ws", "wss"} or not parts.hostname:
         raise ProbeError(f"not a WebSocket URL: {url}")
@@ -38,6 +40,7 @@ def upgrade_status(url: str, *, timeout: float = 10.0) -> int:
             ("Connection", "Upgrade"),
             ("Sec-WebSocket-Key", key),
             ("Sec-WebSocket-Version", "13"),
+            *(headers or {}).items(),
         ):
             connection.putheader(name, value)
         connection.endheaders()

@@ -32,14 +32,24 @@ TRANSIENT_ERROR_CODES = frozenset(
 """Error codes that say "try again later", as opposed to a bug or a misconfiguration."""
 
 
-@lru_cache(maxsize=1)
-def dynamodb() -> DynamoDBClient:
+def dynamodb(realtime: bool = False) -> DynamoDBClient:
+    """The DynamoDB client (one of each kind per container). Webhooks must answer Plivo quickly: fail fast
+    after boto3's own few retries and let Plivo's retry policy decide. ``realtime`` (the media route): no
+    boto3 retries at all — its backoff (up to 1 s, then 2 s) would hold a frame while the next ones overtook
+    it; the media runtime retries what must not be lost itself, with pauses of 0.1 s and up."""
+    return _dynamodb(bool(realtime))
+
+
+@lru_cache(maxsize=2)
+def _dynamodb(realtime: bool) -> DynamoDBClient:
     # Imported here, not at module level: boto3 is a large part of a cold start and not every path needs it.
     import boto3
     from botocore.config import Config
 
-    # Webhooks must answer Plivo quickly: fail fast and let the caller's retry policy decide.
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    attempts, read_timeout = (1, 2) if realtime else (3, 5)
+    config = Config(
+        connect_timeout=2, read_timeout=read_timeout, retries={"mode": "standard", "max_attempts": attempts}
+    )
     return boto3.client("dynamodb", config=config)
 
 
@@ -83,6 +93,6 @@ def is_transient(exc: BaseException) -> bool:
 
 def reset_clients() -> None:
     """Forget cached clients (tests, and the local stack when it re-points endpoints)."""
-    dynamodb.cache_clear()
+    _dynamodb.cache_clear()
     sqs.cache_clear()
     events.cache_clear()

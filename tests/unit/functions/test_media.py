@@ -28,9 +28,9 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWri
 
 @pytest.fixture
 def dynamodb_calls(aws_stack: Any) -> Iterator[Counter[str]]:
-    """Counts DynamoDB operations made through the handlers' client."""
+    """Counts DynamoDB operations made through the media function's client."""
     counts: Counter[str] = Counter()
-    client = aws.dynamodb()
+    client = aws.dynamodb(realtime=True)
 
     def count(model: Any, **_: Any) -> None:
         counts[model.name] += 1

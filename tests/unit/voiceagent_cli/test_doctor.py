@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -22,7 +22,7 @@ from botocore.stub import Stubber
 from tests.support import constants as c
 from tests.support import plivo_api as api
 from voiceagent import routes
-from voiceagent.plivo.signature import verify_v3
+from voiceagent.plivo.signature import matches_any_url, verify_v3
 from voiceagent.streams import tokens
 from voiceagent_cli import doctor
 from voiceagent_cli.doctor import Check, Doctor, Status, Target
@@ -91,13 +91,16 @@ def target(**changes: Any) -> Target:
     return dataclasses.replace(base, **changes)
 
 
-def probe_answering(statuses: Mapping[str, int | Exception]) -> Callable[[str], int]:
-    """A WebSocket probe: the status each kind of URL gets (no token / the stack's token / a forged one)."""
+def probe_answering(statuses: Mapping[str, int | Exception]) -> doctor.Probe:
+    """A WebSocket probe: the status each kind of upgrade gets (no token; the stack's token, signed by
+    Plivo; the stack's token, unsigned; a forged one), as the stack's ``$connect`` tells them apart."""
 
-    def probe(url: str) -> int:
+    def probe(url: str, headers: Mapping[str, str]) -> int:
         token = dict(parse_qsl(urlsplit(url).query)).get(tokens.TOKEN_PARAM)
         kind = "none" if token is None else "valid" if token == "issued-by-the-stack" else "forged"
-        outcome = statuses[kind]
+        if kind == "valid" and not _signed_by_plivo(url, headers):
+            kind = "unsigned"
+        outcome = statuses.get(kind, 403)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -105,7 +108,12 @@ def probe_answering(statuses: Mapping[str, int | Exception]) -> Callable[[str], 
     return probe
 
 
-HEALTHY_PROBE = {"none": 403, "valid": 101, "forged": 403}
+def _signed_by_plivo(url: str, headers: Mapping[str, str]) -> bool:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    return bool(matches_any_url(urls=[url], headers=lowered, auth_token=c.TEST_AUTH_TOKEN))
+
+
+HEALTHY_PROBE = {"none": 403, "valid": 101, "unsigned": 403, "forged": 403}
 
 
 class SignedWebhooks:
@@ -142,7 +150,7 @@ def plivo_account(plivo_rest: responses.RequestsMock) -> responses.RequestsMock:
     return plivo_rest
 
 
-def run(checks_target: Target, probe: Callable[[str], int] | None = None) -> list[Check]:
+def run(checks_target: Target, probe: doctor.Probe | None = None) -> list[Check]:
     return list(Doctor(checks_target, probe=probe or probe_answering(HEALTHY_PROBE), timeout=2).run())
 
 
@@ -326,7 +334,7 @@ def test_the_calls_api_must_answer(
 def test_the_media_websocket_must_answer_and_refuse_a_stream_without_a_token(
     outcome: int | Exception, status: Status, detail: str
 ) -> None:
-    probe = probe_answering({"none": outcome, "valid": 101, "forged": 403})
+    probe = probe_answering({"none": outcome, "valid": 101, "unsigned": 403, "forged": 403})
 
     check = Doctor(target(), probe=probe)._refuses_tokenless(c.WEBSOCKET_URL)
 
@@ -404,7 +412,9 @@ def test_an_unreachable_webhook_base_fails_once_and_skips_the_rest(
 def test_the_stream_must_open_with_the_served_url_and_only_with_it(
     statuses: dict[str, int | Exception], name: str, detail: str
 ) -> None:
-    checks = by_name(list(Doctor(target(), probe=probe_answering(statuses)).websocket(STREAM_URL)))
+    checks = by_name(
+        list(Doctor(target(), probe=probe_answering(statuses)).websocket(STREAM_URL, c.TEST_AUTH_TOKEN))
+    )
 
     assert checks[name].status is Status.FAIL
     assert detail in checks[name].detail
@@ -635,7 +645,7 @@ def test_the_command_checks_a_deployed_stack_after_finding_it(
     found = doctor.passed("stack", "plivo-voice-agent-dev is UPDATE_COMPLETE in us-east-1")
     monkeypatch.setattr(doctor, "stack_target", lambda name, session: (found, target()))
     probe = probe_answering(HEALTHY_PROBE)
-    monkeypatch.setattr(doctor, "upgrade_status", lambda url, timeout: probe(url))
+    monkeypatch.setattr(doctor, "upgrade_status", lambda url, timeout, headers: probe(url, headers))
 
     assert main(["doctor", "--stack", "plivo-voice-agent-dev", "--region", c.REGION]) == 0
 

@@ -18,14 +18,19 @@ nothing in memory between frames. Per frame:
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from voiceagent import observability
+from voiceagent.aws import error_code, is_transient
 from voiceagent.clock import iso, utcnow
 from voiceagent.media.agent import (
     VOICEMAIL_CHECKPOINT,
@@ -56,6 +61,9 @@ FRAME_MS = 20
 MAX_ATTEMPTS = 4
 """Decide-and-commit rounds before a frame gives up to the frames racing it (each round lost means another
 frame's effect was written; the loser is re-decided on top of it)."""
+T = TypeVar("T")
+STORE_RETRY_SECONDS = 0.1
+"""First pause before an event frame tries a throttled DynamoDB again (doubling, at most 1 s)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,12 @@ class MediaRuntime:
     # ------------------------------------------------------------------ a frame
 
     def on_frame(self, connection_id: str, body: str | bytes | None, deadline: Deadline) -> str:
-        """Handle one frame; returns what was done (for logs and tests). Never raises on bad input."""
+        """Handle one frame; returns what was done (for logs and tests). Never raises on bad input.
+
+        API Gateway never delivers a frame twice, so a frame whose storage failed is gone. An audio frame is
+        one of fifty a second: it is counted and let go (the frame clock skips it). An event (start, DTMF,
+        a played checkpoint, stop) happens once, so a throttled or unreachable DynamoDB is tried again while
+        the invocation has time."""
         try:
             message = protocol.parse(body or "")
         except protocol.ProtocolError as exc:
@@ -108,6 +121,15 @@ class MediaRuntime:
                 "dropped malformed frame", extra={"reason": str(exc), "connection_id": connection_id}
             )
             return "dropped"
+        once = not isinstance(message, protocol.MediaMessage)
+        try:
+            return _retried(lambda: self._handle(connection_id, message, deadline), deadline, retry=once)
+        except StoreUnavailable:
+            observability.add("MediaFramesFailed")
+            logger.warning("stream state unavailable: frame let go", extra={"frame_event": message.event})
+            return "failed"
+
+    def _handle(self, connection_id: str, message: protocol.IncomingMessage, deadline: Deadline) -> str:
         record = self.connections.load(connection_id)
         for _ in range(MAX_ATTEMPTS):
             if record is None:
@@ -214,7 +236,10 @@ class MediaRuntime:
         if state.voicemail.trigger is None and (requested or clock < self.rules.beep_listen_ms):
             beep_state, beep = self.beeps.step(state.beep, audio, clock)
         moved = replace(state, vad=vad, beep=beep_state, last_beep=_beep_dict(beep) or state.last_beep)
-        decision = self._voicemail(moved, view, clock, beep, now) if requested else None
+        decision = None
+        if requested:
+            quiet = not self.vad.loud(audio, state.vad.speaking) and not beep_state.in_tone
+            decision = self._voicemail(moved, view, clock, beep, now, quiet=quiet)
         if decision is None and not requested:
             decision = self._apply(moved, self.agent.on_audio(view, audio, speech), "media")
         if decision is None:
@@ -226,19 +251,30 @@ class MediaRuntime:
         return decision
 
     def _voicemail(
-        self, state: StreamState, view: CallView, clock: int, beep: Beep | None, now: datetime
+        self,
+        state: StreamState,
+        view: CallView,
+        clock: int,
+        beep: Beep | None,
+        now: datetime,
+        *,
+        quiet: bool,
     ) -> Decision | None:
         """While a voicemail is requested and not yet started: start it at the right moment, or wait."""
         progress = state.voicemail
         if progress.trigger is not None:
             return None  # the message is playing: nothing for the agent to hear
         waiting_since = progress.waiting_since if progress.waiting_since is not None else clock
-        trigger = self._trigger(state, clock, waiting_since, beep)
+        follows = progress.quiet_to is not None and clock == progress.quiet_to + FRAME_MS
+        quiet_heard = (progress.quiet_heard_ms if follows else 0) + FRAME_MS if quiet else 0
+        quiet_to = clock if quiet else None
+        trigger = self._trigger(state, clock, waiting_since, beep, quiet_heard)
         if trigger is None:
-            return Decision(
-                replace(state, voicemail=VoicemailProgress(waiting_since)), label="voicemail-wait"
-            )
-        started = replace(state, voicemail=VoicemailProgress(waiting_since, trigger, clock))
+            waiting = VoicemailProgress(waiting_since, quiet_heard_ms=quiet_heard, quiet_to=quiet_to)
+            return Decision(replace(state, voicemail=waiting), label="voicemail-wait")
+        started = replace(
+            state, voicemail=VoicemailProgress(waiting_since, trigger, clock, quiet_heard, quiet_to)
+        )
         decision = self._apply(started, self.agent.on_voicemail(view), "voicemail")
         facts: dict[str, Any] = {"voicemail_started_at": iso(now), "voicemail_trigger": trigger}
         heard = state.last_beep if trigger in ("beep", "late_beep") else None
@@ -257,9 +293,12 @@ class MediaRuntime:
         ]
         return decision
 
-    def _trigger(self, state: StreamState, clock: int, waiting_since: int, beep: Beep | None) -> str | None:
+    def _trigger(
+        self, state: StreamState, clock: int, waiting_since: int, beep: Beep | None, quiet_heard: int
+    ) -> str | None:
         """Why the message starts now, or None: a beep just ended; a beep came before the request and nothing
-        was said after it; long enough silence after the greeting; or the longest wait is over."""
+        was said after it; long enough silence heard after the greeting (counted frame by frame since the
+        request, never across frames that were lost); or the longest wait is over."""
         if beep is not None:
             return "beep"
         vad = state.vad
@@ -272,12 +311,10 @@ class MediaRuntime:
             )
             if not spoke_after:
                 return "late_beep"
-        now_ms = clock + FRAME_MS
-        if not vad.speaking and vad.run_from is None and not state.beep.in_tone:
-            quiet_since = vad.quiet_from if vad.quiet_from is not None else waiting_since
-            if now_ms - quiet_since >= self.rules.silence_ms:
-                return "silence"
-        if now_ms - waiting_since >= self.rules.max_wait_ms:
+        quiet_now = not vad.speaking and vad.run_from is None and not state.beep.in_tone
+        if quiet_now and quiet_heard >= self.rules.silence_ms:
+            return "silence"
+        if clock + FRAME_MS - waiting_since >= self.rules.max_wait_ms:
             return "max_wait"
         return None
 
@@ -335,25 +372,36 @@ class MediaRuntime:
             if int(now.timestamp() * 1000) - entry.created_ms < self.outbox_lease_ms:
                 continue
             if self.connections.claim_outbox(record.connection_id, entry, now):
+                # Audio newer than this entry's already played: its own would now come out of order (an
+                # acknowledgement after the conversation moved on, before a voicemail message). Its
+                # checkpoints still go, so the agent hears them "played", and the rest is done.
+                audio = record.last_sent < entry.version
                 logger.warning(
-                    "carrying out actions a container left behind", extra={"version": entry.version}
+                    "carrying out actions a container left behind",
+                    extra={"version": entry.version, "audio": audio},
                 )
                 observability.add("MediaOutboxRecovered")
-                self.carry_out(record, entry, deadline)
+                self.carry_out(record, entry, deadline, audio=audio)
 
-    def carry_out(self, record: ConnectionRecord, entry: OutboxEntry, deadline: Deadline) -> None:
+    def carry_out(
+        self, record: ConnectionRecord, entry: OutboxEntry, deadline: Deadline, *, audio: bool = True
+    ) -> None:
+        """Do what a committed frame decided, in order; without ``audio``, all of it but the audio
+        (``playAudio`` and ``clearAudio``)."""
         state = StreamState.from_dict(record.state)
         view = self._view(record, state, self.clock())
         stream_id = state.stream_id or ""
-        gone = False
+        gone = sent = False
         for action in entry.actions:
+            sends = "play" in action or "checkpoint" in action or "clear" in action
+            sent = sent or (sends and not gone and (audio or "checkpoint" in action))
+            if ("play" in action or "clear" in action) and not audio:
+                continue
             if "play" in action and not gone:
                 if action["play"] == VOICEMAIL_CHECKPOINT:
-                    view.voicemail_message = (self.calls.get_call(record.call_uuid) or {}).get(
-                        "voicemail_message"
-                    )
-                audio = self.agent.render(str(action["play"]), view)
-                gone = not all(self._send(record, frame) for frame in protocol.play_audio(audio))
+                    view.voicemail_message = self._voicemail_message(record.call_uuid, deadline)
+                rendered = self.agent.render(str(action["play"]), view)
+                gone = not all(self._send(record, frame) for frame in protocol.play_audio(rendered))
             elif "checkpoint" in action and not gone:
                 gone = not self._send(record, protocol.checkpoint(stream_id, str(action["checkpoint"])))
             elif "clear" in action and not gone:
@@ -361,20 +409,39 @@ class MediaRuntime:
             elif "hangup" in action or "transfer" in action:
                 self._call_control(record.call_uuid, action, deadline)
             elif "call" in action:
-                self.calls.update_call(
-                    record.call_uuid,
-                    self.clock(),
-                    facts=action["call"].get("facts"),
-                    overwrite=action["call"].get("overwrite"),
-                )
+                facts, overwrite = action["call"].get("facts"), action["call"].get("overwrite")
+                update = partial(self.calls.update_call, facts=facts, overwrite=overwrite)
+                self._write("call facts", partial(update, record.call_uuid, self.clock()), deadline)
             elif "count" in action:
                 _count(action)
             elif "log" in action:
-                self.calls.add_agent_event(
-                    record.call_uuid, stream_id, entry.version, action["log"], self.clock()
-                )
+                log = partial(self.calls.add_agent_event, record.call_uuid, stream_id, entry.version)
+                self._write("agent event", partial(log, action["log"], self.clock()), deadline)
         if not gone:
-            self.connections.clear_outbox(record.connection_id, entry, self.clock())
+            self._write(
+                "outbox cleared",
+                lambda: self.connections.clear_outbox(record.connection_id, entry, self.clock(), sent=sent),
+                deadline,
+            )
+
+    def _write(self, what: str, write: Callable[[], object], deadline: Deadline) -> None:
+        """A record of what was done, tried again while DynamoDB throttles: the frames it records were
+        already sent, so it is never a reason to do them again. Lost (logged, counted) only when the
+        invocation runs out of time."""
+        try:
+            _retried(write, deadline)
+        except StoreUnavailable:
+            observability.add("MediaWritesLost")
+            logger.error("could not record what the stream did", extra={"what": what})
+
+    def _voicemail_message(self, call_uuid: str, deadline: Deadline) -> str | None:
+        """The call's own voicemail text (None: the agent's default message)."""
+        try:
+            call = _retried(lambda: self.calls.get_call(call_uuid), deadline)
+        except StoreUnavailable:
+            return None
+        message = (call or {}).get("voicemail_message")
+        return str(message) if message else None
 
     def _send(self, record: ConnectionRecord, message: dict[str, Any]) -> bool:
         return self.sender.send(record.connection_id, message)
@@ -393,7 +460,32 @@ class MediaRuntime:
             # would fail every retry the same way).
             logger.error("agent call control failed", extra={"error": str(exc)})
             facts = {"agent_call_control_error": str(exc)}
-        self.calls.update_call(call_uuid, self.clock(), facts=facts)
+        self._write(
+            "call control", lambda: self.calls.update_call(call_uuid, self.clock(), facts=facts), deadline
+        )
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB stayed throttled (or out of reach) for as long as the invocation could wait."""
+
+
+def _retried(work: Callable[[], T], deadline: Deadline, *, retry: bool = True) -> T:
+    """``work``'s result; while DynamoDB throttles (or cannot be reached), tried again with jittered
+    backoff as long as the invocation has time (not at all without ``retry``), then ``StoreUnavailable``.
+    Any other AWS error is a bug or a misconfiguration, and is raised as it is."""
+    delay = STORE_RETRY_SECONDS
+    while True:
+        try:
+            return work()
+        except (ClientError, BotoCoreError) as exc:
+            if not is_transient(exc):
+                raise
+            if not retry or deadline.left() <= delay + 0.5:
+                code = error_code(exc) or type(exc).__name__
+                raise StoreUnavailable(code) from exc
+            observability.add("MediaStoreRetries")
+            time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not cryptography
+            delay = min(delay * 2, 1.0)
 
 
 def _log(decision: Decision, now: datetime) -> list[dict[str, Any]]:

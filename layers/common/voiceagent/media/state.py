@@ -45,18 +45,31 @@ class VoicemailProgress:
     trigger: str | None = None
     """What started the message: ``beep``, ``late_beep``, ``silence`` or ``max_wait``; None while waiting."""
     started_at: int | None = None
+    quiet_heard_ms: int = 0
+    """Quiet audio heard without a break while waiting, frame by frame: a frame lost under load (throttled, or
+    overtaken) breaks the run, so greeting audio that was never heard can never pass for silence."""
+    quiet_to: int | None = None
+    """Frame clock of the last frame counted in ``quiet_heard_ms`` (the next one must follow it)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"waiting_since": self.waiting_since, "trigger": self.trigger, "started_at": self.started_at}
+        return {
+            "waiting_since": self.waiting_since,
+            "trigger": self.trigger,
+            "started_at": self.started_at,
+            "quiet_heard_ms": self.quiet_heard_ms,
+            "quiet_to": self.quiet_to,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> VoicemailProgress:
         data = data or {}
-        waiting, started = data.get("waiting_since"), data.get("started_at")
+        waiting, started, quiet_to = data.get("waiting_since"), data.get("started_at"), data.get("quiet_to")
         return cls(
             None if waiting is None else int(waiting),
             data.get("trigger"),
             None if started is None else int(started),
+            int(data.get("quiet_heard_ms") or 0),
+            None if quiet_to is None else int(quiet_to),
         )
 
 

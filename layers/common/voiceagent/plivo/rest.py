@@ -203,8 +203,10 @@ class PlivoGateway:
                         "will_retry": retry and not out_of_time,
                     },
                 )
-                observability.add("PlivoApiErrors")
-                if isinstance(exc, plivo_errors.ResourceNotFoundError) or not retry or out_of_time:
+                not_found = isinstance(exc, plivo_errors.ResourceNotFoundError)
+                if not_found or not retry or out_of_time:
+                    if not not_found:  # a 404 is an answer (e.g. the call already ended), not a failure
+                        observability.add("PlivoApiErrors")  # failed for good: the alarm's metric
                     raise PlivoApiError(
                         operation,
                         str(exc) or type(exc).__name__,

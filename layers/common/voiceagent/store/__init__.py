@@ -32,10 +32,12 @@ class Store:
     nonces: NonceRepository
 
 
-def open_store(settings: Settings | None = None) -> Store:
-    """Every repository on the one table, with the configured record lifetime."""
+def open_store(settings: Settings | None = None, *, realtime: bool = False) -> Store:
+    """Every repository on the one table, with the configured record lifetime (``realtime``: for the media
+    route, whose frames cannot wait out boto3's retries; see ``aws.dynamodb``)."""
     settings = settings or get_settings()
-    arguments = (settings.calls_table_name, aws.dynamodb(), timedelta(days=settings.record_ttl_days))
+    client = aws.dynamodb(realtime)
+    arguments = (settings.calls_table_name, client, timedelta(days=settings.record_ttl_days))
     return Store(
         calls=CallRepository(*arguments),
         placements=PlacementRepository(*arguments),

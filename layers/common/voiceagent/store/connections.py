@@ -65,6 +65,9 @@ class ConnectionRecord:
     state: dict[str, Any]
     voicemail_requested_at: str | None = None
     outbox: list[OutboxEntry] = field(default_factory=list)
+    last_sent: int = 0
+    """The version of the newest outbox entry whose frames reached Plivo: an older entry left by a dead
+    container would now be heard out of order."""
 
 
 def _record(connection_id: str, item: dict[str, Any]) -> ConnectionRecord | None:
@@ -87,6 +90,7 @@ def _record(connection_id: str, item: dict[str, Any]) -> ConnectionRecord | None
         state=dict(_load(item.get("state"))),
         voicemail_requested_at=item.get("voicemail_requested_at"),
         outbox=sorted(outbox, key=lambda entry: entry.version),
+        last_sent=int(item.get("last_sent", 0)),
     )
 
 
@@ -203,10 +207,13 @@ class ConnectionRepository:
             return False, (_record(record.connection_id, from_item(current)) if current else None)
         return True, _record(record.connection_id, from_item(response.get("Attributes") or {}))
 
-    def clear_outbox(self, connection_id: str, entry: OutboxEntry, now: datetime) -> None:
-        """The entry's actions were carried out: forget it (harmless if it is already gone)."""
+    def clear_outbox(self, connection_id: str, entry: OutboxEntry, now: datetime, *, sent: bool) -> None:
+        """The entry's actions were carried out: forget it (harmless if it is already gone); ``sent``: frames
+        went to Plivo, so the stream's audio is now this entry's."""
         update = Update(now)
         update.remove(entry.attribute)
+        if sent:
+            update.set("last_sent", entry.version)
         self._table.update_if(
             keys.connection_key(connection_id), update, f"attribute_exists({update.name(entry.attribute)})"
         )

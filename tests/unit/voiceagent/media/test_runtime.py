@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support import constants as c
 from tests.support.audio import silence, tone
 from tests.support.stream import StreamFrames
+from voiceagent.media import runtime as runtime_module
 from voiceagent.media.reference_agent import ReferenceAgent
 from voiceagent.media.runtime import MediaRuntime
 from voiceagent.media.speech import BundledSpeech
@@ -25,6 +27,7 @@ from voiceagent.store.connections import ConnectionRecord, ConnectionRepository
 from voiceagent.store.states import CallState
 
 START = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+THROTTLED = "ProvisionedThroughputExceededException"
 BEEP = tone(1000, 400, 0.3)
 
 
@@ -231,6 +234,162 @@ def test_actions_a_dead_container_left_are_carried_out_once_by_a_later_frame(
     assert record.outbox == []
 
 
+class Throttled:
+    """A connection repository whose next ``failures`` loads fail as DynamoDB fails when throttled (or with
+    ``code``), after boto3's own retries."""
+
+    def __init__(self, inner: ConnectionRepository, failures: int, code: str = THROTTLED) -> None:
+        self._inner, self.failures, self.code = inner, failures, code
+
+    def load(self, connection_id: str) -> ConnectionRecord | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ClientError({"Error": {"Code": self.code, "Message": "slow down"}}, "GetItem")
+        return self._inner.load(connection_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def started(store: Store, recorder: Recorder, clock: Clock, stream: StreamFrames) -> None:
+    connect(store)
+    runtime(store, recorder, clock).on_frame(c.CONNECTION_ID, body(stream.start()), Deadline.after(5))
+
+
+def test_an_event_is_tried_again_while_dynamodb_is_throttled(
+    aws_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API Gateway never redelivers a frame: a lost DTMF key or checkpoint would be lost for good."""
+    monkeypatch.setattr(runtime_module, "STORE_RETRY_SECONDS", 0.001)
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    throttled = Throttled(store.connections, failures=2)
+
+    done = runtime(store, recorder, clock, throttled).on_frame(
+        c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(5)
+    )
+
+    assert done == "dtmf #"
+    assert throttled.failures == 0
+    assert recorder.sent[-2:] == ["playAudio", "checkpoint:goodbye"]
+
+
+def test_an_audio_frame_is_let_go_when_dynamodb_is_throttled(aws_stack: Any) -> None:
+    """Fifty a second: one is not worth holding the next ones back; the frame clock skips it."""
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    throttled = Throttled(store.connections, failures=1)
+
+    done = runtime(store, recorder, clock, throttled).on_frame(
+        c.CONNECTION_ID, body(stream.speech(20)[0]), Deadline.after(5)
+    )
+
+    assert done == "failed"
+
+
+def test_an_event_is_let_go_when_the_invocation_has_no_time_left(aws_stack: Any) -> None:
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    throttled = Throttled(store.connections, failures=5)
+
+    done = runtime(store, recorder, clock, throttled).on_frame(
+        c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(0.2)
+    )
+
+    assert done == "failed"
+    assert "checkpoint:goodbye" not in recorder.sent
+
+
+class ThrottledCalls:
+    """The call repository, throttled for the next ``failures`` agent-event writes."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self._inner, self.failures = inner, failures
+
+    def add_agent_event(self, *args: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ClientError({"Error": {"Code": THROTTLED, "Message": "slow down"}}, "PutItem")
+        return self._inner.add_agent_event(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize(("failures", "deadline", "logged"), [(2, 5.0, True), (50, 0.3, False)])
+def test_what_a_frame_did_is_recorded_through_throttling_and_never_done_twice(
+    failures: int, deadline: float, logged: bool, aws_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frames to Plivo went out before the records of them: a throttled record is tried again, or let
+    go when time runs out — never a reason to leave the outbox entry for a later frame to send again."""
+    monkeypatch.setattr(runtime_module, "STORE_RETRY_SECONDS", 0.001)
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    frames = runtime(store, recorder, clock)
+    frames.calls = ThrottledCalls(store.calls, failures)  # type: ignore[assignment]
+
+    frames.on_frame(c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(deadline))
+    clock.now += timedelta(seconds=11)  # past any lease: a left entry would be carried out again
+    frames.on_frame(c.CONNECTION_ID, body(stream.silence(20)[0]), Deadline.after(5))
+
+    assert recorder.sent.count("checkpoint:goodbye") == 1
+    record = store.connections.load(c.CONNECTION_ID)
+    assert record is not None
+    assert record.outbox == []
+    history = store.calls.history(c.CALL_UUID)
+    assert history is not None
+    assert any(item.get("event") == "dtmf #" for item in history.agent_events) is logged
+
+
+def test_an_aws_error_that_retrying_cannot_fix_is_raised(aws_stack: Any) -> None:
+    """A missing table or permission is a bug or a misconfiguration: the invocation fails, Lambda's Errors
+    metric and its alarm see it."""
+    store, recorder, clock, stream = open_store(), Recorder(), Clock(), StreamFrames()
+    started(store, recorder, clock, stream)
+    broken = Throttled(store.connections, failures=1, code="AccessDeniedException")
+
+    with pytest.raises(ClientError):
+        runtime(store, recorder, clock, broken).on_frame(
+            c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(5)
+        )
+
+
+def test_audio_a_dead_container_left_is_not_played_once_newer_audio_was(
+    aws_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An acknowledgement ten seconds late, after the goodbye, would be heard out of order: only its
+    checkpoint goes (the agent hears it played) and the rest of the entry is done."""
+    store = open_store()
+    connect(store)
+    recorder, clock = Recorder(), Clock()
+    dying, healthy = runtime(store, recorder, clock), runtime(store, recorder, clock)
+    stream = StreamFrames()
+    for frame in [stream.start(), stream.played("greeting"), *stream.speech(400), *stream.silence(580)]:
+        healthy.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+
+    def die(*_args: Any, **_kwargs: Any) -> None:
+        raise SystemExit("container died after its write")
+
+    monkeypatch.setattr(dying, "carry_out", die)
+    with pytest.raises(SystemExit):
+        dying.on_frame(c.CONNECTION_ID, body(stream.silence(20)[0]), Deadline.after(5))  # ends the turn
+    healthy.on_frame(c.CONNECTION_ID, body(stream.dtmf("#")), Deadline.after(5))  # goodbye, played at once
+    clock.now += timedelta(seconds=11)
+    healthy.on_frame(c.CONNECTION_ID, body(stream.silence(20)[0]), Deadline.after(5))
+
+    assert recorder.sent == [
+        "playAudio",
+        "checkpoint:greeting",
+        "clearAudio",
+        "playAudio",
+        "checkpoint:goodbye",
+        "checkpoint:acknowledge",
+    ]
+    record = store.connections.load(c.CONNECTION_ID)
+    assert record is not None
+    assert record.outbox == []
+
+
 def test_machine_detection_after_the_beep_starts_the_message_at_once(aws_stack: Any) -> None:
     store = open_store()
     connect(store)
@@ -293,6 +452,30 @@ def test_without_a_beep_the_message_starts_after_silence_or_the_longest_wait(
 
     assert recorder.sent.count("checkpoint:voicemail") == 1
     assert (store.calls.get_call(c.CALL_UUID) or {})["voicemail_trigger"] == trigger
+
+
+def test_greeting_audio_lost_under_load_never_passes_for_silence(aws_stack: Any) -> None:
+    """A pause of one second, then 1.5 s of the greeting's speech lost (throttled or overtaken frames), then
+    quiet again: the clock spans 2.5 s of "quiet" but only a second of it was heard, so no message yet."""
+    store = open_store()
+    connect(store)
+    recorder, clock = Recorder(), Clock()
+    media = runtime(store, recorder, clock)
+    stream = StreamFrames()
+    for frame in [stream.start(), stream.played("greeting"), *stream.speech(600)]:
+        media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    store.connections.request_voicemail(c.CONNECTION_ID, clock())
+    heard = [*stream.speech(400), *stream.silence(1000)]
+    stream.speech(1500)  # sent by Plivo, never processed
+    heard += stream.silence(600)
+    for frame in heard:
+        media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    assert "checkpoint:voicemail" not in recorder.sent
+
+    for frame in stream.silence(1400):  # now two seconds heard without a break since the lost audio
+        media.on_frame(c.CONNECTION_ID, body(frame), Deadline.after(5))
+    assert recorder.sent.count("checkpoint:voicemail") == 1
+    assert (store.calls.get_call(c.CALL_UUID) or {})["voicemail_trigger"] == "silence"
 
 
 def test_the_stream_state_stays_small(aws_stack: Any) -> None:

@@ -8,6 +8,7 @@ import responses
 
 from tests.support import constants as c
 from tests.support import plivo_api as api
+from voiceagent import observability
 from voiceagent.plivo.rest import Deadline, PlivoApiError, plivo_gateway
 from voiceagent.settings import get_settings
 
@@ -118,3 +119,37 @@ def test_reading_the_account_with_a_wrong_token_fails_with_401(
         plivo_gateway().account(deadline=Deadline.after(8))
 
     assert (raised.value.status, raised.value.attempts) == (401, 1)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    names: list[str] = []
+    monkeypatch.setattr(observability, "add", lambda name, value=1: names.append(name))
+    return names
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ((429, 204), ["PlivoApiRetries"]),  # retried and done: nothing for the alarm
+        ((404,), []),  # the call had already ended: an answer, not a failure
+        ((401,), ["PlivoApiErrors"]),  # failed for good: the alarm's metric, once
+    ],
+)
+def test_only_a_call_that_failed_for_good_counts_as_a_plivo_api_error(
+    answers: tuple[int, ...],
+    expected: list[str],
+    aws_stack: Any,
+    plivo_rest: responses.RequestsMock,
+    backoff_sleeps: list[float],
+    counted: list[str],
+) -> None:
+    for status in answers:
+        plivo_rest.delete(api.call_url(), status=status, json={} if status != 204 else None)
+
+    try:
+        plivo_gateway().hangup(c.CALL_UUID, deadline=Deadline.after(8))
+    except PlivoApiError:
+        assert expected == ["PlivoApiErrors"]
+
+    assert counted == expected
