@@ -28,6 +28,7 @@ LOCAL_ONLY = (
     "AWS_ENDPOINT_URL_SSM",
     "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_EVENTS",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
     "PLIVO_API_BASE_URL",
 )
 """Endpoints of `make local` that `sam local invoke` uses; here moto and the stub answer in-process."""

@@ -982,6 +982,7 @@ def function_environment() -> dict[str, str]:
         "WEBSOCKET_MANAGEMENT_ENDPOINT": f"{DOCKER_HOST}:3001",
         "PLIVO_API_BASE_URL": f"{DOCKER_HOST}:3002",
         "AWS_ENDPOINT_URL_EVENTS": f"{DOCKER_HOST}:3003",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE": f"{DOCKER_HOST}:3003",  # the variable boto3 reads for EventBridge
         "EVENT_BUS_NAME": c.EVENT_BUS_NAME,
     }
 
