@@ -34,6 +34,11 @@ BASE_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "CAMPAIGNS_TABLE_NAME": c.CAMPAIGNS_TABLE_NAME,
+    "DNC_TABLE_NAME": c.DNC_TABLE_NAME,
+    "CAMPAIGN_DIAL_QUEUE_URL": c.DIAL_QUEUE_URL,
+    "ACCOUNT_CALLS_PER_SECOND": "50",
+    "PACING_GUARD_MS": "20",
 }
 
 # Lambda sets these before the handler module is imported, and Powertools reads them in its constructors;
@@ -44,11 +49,13 @@ os.environ.update({name: value for name, value in BASE_ENV.items() if name.start
 def _reset_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
 
+    from voiceagent.campaigns import service as campaign_service
     from voiceagent.media import connections
     from voiceagent.plivo import rest as plivo_api
 
     get_settings.cache_clear()
     get_plivo_account.cache_clear()
+    campaign_service.forget_settings()
     aws.reset_clients()
     plivo_api.reset_client()
     connections.management_client.cache_clear()
@@ -73,9 +80,14 @@ def aws_stack(environment: dict[str, str]) -> Iterator[dict[str, Any]]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=c.REGION)
         dynamodb.create_table(TableName=c.TABLE_NAME, **table_definition("CallsTable"))
+        dynamodb.create_table(TableName=c.CAMPAIGNS_TABLE_NAME, **table_definition("CampaignsTable"))
+        dynamodb.create_table(TableName=c.DNC_TABLE_NAME, **table_definition("DoNotCallTable"))
+        sqs = boto3.client("sqs", region_name=c.REGION)
+        queue_url = sqs.create_queue(QueueName=c.DIAL_QUEUE_NAME)["QueueUrl"]
+        assert queue_url == c.DIAL_QUEUE_URL
         ssm = boto3.client("ssm", region_name=c.REGION)
         ssm.put_parameter(Name=c.AUTH_TOKEN_PARAM, Value=c.TEST_AUTH_TOKEN, Type="SecureString")
-        yield {"dynamodb": dynamodb, "ssm": ssm}
+        yield {"dynamodb": dynamodb, "ssm": ssm, "sqs": sqs}
 
 
 @pytest.fixture(autouse=True)

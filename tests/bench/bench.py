@@ -508,6 +508,28 @@ def local_load(runs: tuple[tuple[int, float], ...]) -> list[dict[str, Any]]:
     ]
 
 
+def campaigns(runs: str) -> list[dict[str, Any]]:
+    """``"1000@50,1000@50/crash"``: each a campaign of CONTACTS at PACE calls/s (tests.bench.campaign), the
+    ``/crash`` one with a dialer container killed mid-batch."""
+    results = []
+    for part in runs.split(","):
+        if not part.strip():
+            continue
+        spec, _, crash = part.strip().partition("/")
+        contacts, _, pace = spec.partition("@")
+        command = [
+            sys.executable,
+            "-m",
+            "tests.bench.campaign",
+            "--contacts",
+            contacts,
+            "--pace",
+            pace or "50",
+        ]
+        results.append(subprocess_json([*command, *(["--crash"] if crash == "crash" else [])], timeout=1200))
+    return results
+
+
 def voicemail(calls: int) -> dict[str, Any]:
     return subprocess_json([sys.executable, "-m", "tests.bench.voicemail", "--calls", str(calls)])
 
@@ -522,13 +544,13 @@ def _runs(text: str) -> tuple[tuple[int, float], ...]:
     return tuple(runs)
 
 
-def subprocess_json(command: list[str]) -> dict[str, Any]:
+def subprocess_json(command: list[str], timeout: float = 600) -> dict[str, Any]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("layers/common", "layers/cli", ".")),
     }
     completed = subprocess.run(
-        command, env=env, capture_output=True, text=True, cwd=ROOT, check=False, timeout=600
+        command, env=env, capture_output=True, text=True, cwd=ROOT, check=False, timeout=timeout
     )
     if completed.returncode != 0:
         return {"error": completed.stderr[-2000:]}
@@ -579,7 +601,31 @@ def render(results: dict[str, Any]) -> str:
     ]
     lines += _render_voicemail(results.get("voicemail") or {})
     lines += _render_load(results.get("load") or [])
+    lines += _render_campaigns(results.get("campaigns") or [])
     return "\n".join(lines)
+
+
+def _render_campaigns(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "CAMPAIGNS (local stack, simulated Plivo; pacing, placement, outcomes from the bus, retries, crash)",
+        f"  {'contacts':>8}{'pace':>6}{'crash':>6}{'calls':>7}{'max/1s':>7}{'first s':>8}{'ideal s':>8}"
+        f"{'total s':>8}{'dup':>5}{'lost':>5}{'retries off':>12}  settled by",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"  error: {row['error'][-300:]}")
+            continue
+        lines.append(
+            f"  {row['contacts']:>8}{row['pace']:>6}{'yes' if row['crash'] else 'no':>6}"
+            f"{row['calls_placed']:>7}"
+            f"{row['max_calls_in_any_second_window']:>7}{row['first_attempts_seconds']:>8}"
+            f"{row['first_attempts_ideal_seconds']:>8}{row['campaign_seconds']:>8}{row['duplicates']:>5}"
+            f"{row['lost_contacts']:>5}{row['retries_not_as_configured']:>12}  {row['attempts_settled_by']}"
+        )
+    return lines
 
 
 def _render_voicemail(result: dict[str, Any]) -> list[str]:
@@ -649,6 +695,11 @@ def main() -> int:
     parser.add_argument(
         "--voicemail-calls", type=int, default=20, help="calls for the voicemail run (0 = skip)"
     )
+    parser.add_argument(
+        "--campaigns",
+        default="1000@50,1000@50/crash",
+        help="campaign runs: CONTACTS@PACE[/crash], comma-separated ('' = skip)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results.json")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": {"python": sys.version.split()[0], "cpus": os.cpu_count()}}
@@ -658,6 +709,7 @@ def main() -> int:
     results["cost"] = cost_per_minute(results["calls"]["human"], results["warm"])
     results["voicemail"] = voicemail(args.voicemail_calls) if args.voicemail_calls else {}
     results["load"] = local_load(_runs(args.load))
+    results["campaigns"] = campaigns(args.campaigns)
     args.output.write_text(json.dumps(results, indent=2))
     print(render(results))
     print(f"\n(written to {args.output})")

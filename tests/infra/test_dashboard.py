@@ -43,6 +43,15 @@ AWS_METRICS: dict[str, dict[str, set[str]]] = {
     },
     "AWS/Lambda": dict.fromkeys(("Invocations", "Errors", "Throttles", "Duration"), FUNCTIONS_OF_THE_STACK)
     | {"ConcurrentExecutions": FUNCTIONS_OF_THE_STACK | {""}, "IteratorAge": {"CallEventsFunction"}},
+    "AWS/SQS": {
+        "ApproximateNumberOfMessagesVisible": {
+            "CampaignDialQueue",
+            "CampaignOutcomesQueue",
+            "CampaignDialDeadLetterQueue",
+            "CampaignOutcomesDeadLetterQueue",
+        },
+        "ApproximateAgeOfOldestMessage": {"CampaignDialQueue"},
+    },
     "AWS/DynamoDB": {
         name: {"CallsTable"}
         for name in (
@@ -55,7 +64,12 @@ AWS_METRICS: dict[str, dict[str, set[str]]] = {
     }
     | {"UserErrors": {""}},
 }
-RESOURCE_DIMENSION = {"AWS/ApiGateway": "ApiId", "AWS/Lambda": "FunctionName", "AWS/DynamoDB": "TableName"}
+RESOURCE_DIMENSION = {
+    "AWS/ApiGateway": "ApiId",
+    "AWS/Lambda": "FunctionName",
+    "AWS/DynamoDB": "TableName",
+    "AWS/SQS": "QueueName",
+}
 
 
 def _substituted(template_text: str) -> str:
@@ -69,8 +83,9 @@ def _substituted(template_text: str) -> str:
             return "${" + name[1:] + "}"
         if name in PSEUDO:
             return PSEUDO[name]
-        assert name in known, f"${{{name}}} names neither a parameter nor a resource"
-        return f"@{name}"
+        resource = name.split(".")[0]  # ${Queue.QueueName}: an attribute of a resource
+        assert resource in known, f"${{{name}}} names neither a parameter nor a resource"
+        return f"@{resource}"
 
     return re.sub(r"\$\{([^}]+)\}", replace, template_text)
 

@@ -103,6 +103,8 @@ def test_every_setting_is_provided_by_the_template() -> None:
     from voiceagent.settings import PlivoAccount, Settings
 
     provided = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+    for function in resources_of_type("AWS::Serverless::Function").values():  # one function's own
+        provided |= set(function["Properties"].get("Environment", {}).get("Variables", {}))
     aliases = {field.alias for model in (Settings, PlivoAccount) for field in model.model_fields.values()}
     # Only the local stack sets these (its fake Plivo, its @connections endpoint); deployed, defaults hold.
     local_only = {"PLIVO_API_BASE_URL", "WEBSOCKET_MANAGEMENT_ENDPOINT"}
@@ -375,16 +377,26 @@ def test_refused_and_failed_media_messages_raise_alarms() -> None:
     assert "state" in expression  # frames the function let go because DynamoDB was unavailable
 
 
-def test_a_throttle_of_any_function_raises_the_alarm() -> None:
-    alarm = resources_of_type("AWS::CloudWatch::Alarm")["LambdaThrottlesAlarm"]
-    watched = {
-        _dimensions(metric)["FunctionName"]["Ref"]
-        for metric in _alarm_metrics(alarm)
-        if metric["Namespace"] == "AWS/Lambda" and metric["MetricName"] == "Throttles"
-    }
+def test_a_throttle_of_any_function_raises_an_alarm() -> None:
+    alarms = resources_of_type("AWS::CloudWatch::Alarm")
+    watched: set[str] = set()
+    for name in ("LambdaThrottlesAlarm", "CampaignLambdaThrottlesAlarm"):
+        alarm = alarms[name]
+        metrics = _alarm_metrics(alarm)
+        assert len(metrics) <= 10, f"{name}: a metric math alarm watches at most 10 metrics"
+        watched |= {
+            _dimensions(metric)["FunctionName"]["Ref"]
+            for metric in metrics
+            if metric["Namespace"] == "AWS/Lambda" and metric["MetricName"] == "Throttles"
+        }
+        (expression,) = [q["Expression"] for q in alarm["Properties"]["Metrics"] if "Expression" in q]
+        assert expression == "SUM(METRICS())"
     assert watched == set(resources_of_type("AWS::Serverless::Function"))
-    (expression,) = [q["Expression"] for q in alarm["Properties"]["Metrics"] if "Expression" in q]
-    assert expression == "SUM(METRICS())"
+
+
+def test_no_metric_math_alarm_watches_more_than_ten_metrics() -> None:
+    for name, alarm in resources_of_type("AWS::CloudWatch::Alarm").items():
+        assert len(_alarm_metrics(alarm)) <= 10, name
 
 
 def test_every_alarm_notifies_the_alarm_topic() -> None:
@@ -611,13 +623,46 @@ def test_agent_parameters_refuse_what_the_settings_refuse(name: str, value: str,
     assert bool(re.fullmatch(load_template()["Parameters"][name]["AllowedPattern"], value)) is accepted
 
 
+def test_call_completed_events_of_campaign_calls_reach_the_outcomes_queue_and_no_others() -> None:
+    from tests.support.event_patterns import matches
+    from voiceagent.campaigns.dialer import call_metadata
+    from voiceagent.campaigns.models import placement_id
+
+    resources = load_template()["Resources"]
+    rule = resources["CampaignOutcomesRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "CallEventBus"}
+    campaign = "cmp-0123456789abcdef"
+    metadata = call_metadata(campaign, {"row": 7, "name": "Ada", "fields": {"plan": "gold"}}, 2)
+    event = {
+        "source": "plivo-voice-agent",
+        "detail-type": "Call Completed",
+        "detail": {"placement_id": placement_id(campaign, 7, 2), "metadata": metadata, "outcome": "busy"},
+    }
+    assert matches(rule["EventPattern"], event)
+    assert not matches(rule["EventPattern"], {**event, "detail-type": "Call Answered"})
+    assert not matches(rule["EventPattern"], {**event, "detail": {"metadata": {"ticket": "42"}}})
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["CampaignOutcomesQueue", "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["CampaignOutcomesDeadLetterQueue", "Arn"]}
+    policy = resources["CampaignOutcomesQueuePolicy"]["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["CampaignOutcomesRule", "Arn"]}}
+    }
+    outcomes = resources["CampaignOutcomesFunction"]["Properties"]["Events"]["Outcomes"]["Properties"]
+    assert outcomes["Queue"] == {"Fn::GetAtt": ["CampaignOutcomesQueue", "Arn"]}
+
+
 def test_failures_the_stack_answers_itself_raise_alarms() -> None:
     """What the rehearsed faults leave behind is watched: failed invocations, webhook 5xx, Plivo calls that
     failed for good, and DynamoDB throttling of the calls table."""
     alarms = resources_of_type("AWS::CloudWatch::Alarm")
     errors = {
         _dimensions(metric)["FunctionName"]["Ref"]
-        for metric in _alarm_metrics(alarms["FunctionErrorsAlarm"])
+        for name in ("FunctionErrorsAlarm", "CampaignFunctionErrorsAlarm")  # at most 10 metrics each
+        for metric in _alarm_metrics(alarms[name])
         if metric["MetricName"] == "Errors"
     }
     assert errors == set(resources_of_type("AWS::Serverless::Function"))

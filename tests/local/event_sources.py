@@ -21,6 +21,7 @@ spaced (``poll_seconds``). Other features add their queues, rules and sources to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -302,7 +303,8 @@ class LocalAws:
         return Queue(url, attributes["QueueArn"])
 
     def bus(self, name: str) -> None:
-        self.events.create_event_bus(Name=name)
+        with contextlib.suppress(self.events.exceptions.ResourceAlreadyExistsException):
+            self.events.create_event_bus(Name=name)
 
     def route(self, bus: str, rule: str, pattern: Mapping[str, Any], queue: Queue) -> None:
         """An EventBridge rule on ``bus`` delivering what ``pattern`` matches to ``queue``."""
@@ -361,3 +363,32 @@ class Recorder:
             if wanted & {event["detail"].get("call_uuid"), event["detail"].get("placement_id")}
         ]
         return sorted(found, key=lambda event: str(event["detail"].get("occurred_at")))
+
+
+@dataclass
+class ScheduleSource:
+    """An EventBridge schedule (``rate(…)``): invoke a function with a scheduled event every ``seconds``."""
+
+    function: str
+    seconds: float
+    invoke: Invoke
+    invocations: int = 0
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.seconds)
+            self.invocations += 1
+            event = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+            try:
+                await self.invoke(self.function, event)
+            except Exception:
+                log.exception("scheduled invocation of %s failed", self.function)

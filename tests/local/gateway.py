@@ -34,6 +34,8 @@ HTTP_ROUTES: tuple[tuple[str, str], ...] = (
     ("/plivo/stream-ended", "answer"),
     ("/plivo/hangup", "hangup"),
     ("/calls", "calls"),
+    ("/campaigns", "campaigns"),
+    ("/dnc", "campaigns"),
 )
 """Path (or path prefix, for /calls/{call_id}…) → function, as template.yaml wires them."""
 
@@ -41,10 +43,17 @@ WEBSOCKET_FUNCTION = "media"
 """Every frame ($default)."""
 CONNECT_FUNCTION = "stream_connect"
 """$connect and $disconnect."""
+EVENT_FUNCTIONS = ("campaign_dialer", "campaign_outcomes", "campaign_sweeper", "call_events")
+"""Functions invoked by event sources (queues, schedules), not by a gateway."""
 FUNCTIONS = {
     name: f"functions.{name}.app"
     for name in dict.fromkeys(
-        (*(function for _path, function in HTTP_ROUTES), WEBSOCKET_FUNCTION, CONNECT_FUNCTION)
+        (
+            *(function for _path, function in HTTP_ROUTES),
+            WEBSOCKET_FUNCTION,
+            CONNECT_FUNCTION,
+            *EVENT_FUNCTIONS,
+        )
     )
 }
 """Every function the gateways invoke → its handler module."""
@@ -99,7 +108,13 @@ class Gateway:
         events = {function: http for _path, function in HTTP_ROUTES}
         events[WEBSOCKET_FUNCTION] = self._ws_event("$default", "warm-up", body='{"event":"stop"}')
         events[CONNECT_FUNCTION] = self._ws_event("$disconnect", "warm-up")
+        events.update({function: {"Records": []} for function in EVENT_FUNCTIONS})
+        events["campaign_sweeper"] = {"source": "aws.events", "detail-type": "Warm Up", "detail": {}}
         return events
+
+    async def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke a function as an event source would (a failed invocation answers 502, as here)."""
+        return await self._invoke(function, event)
 
     async def _invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()

@@ -26,6 +26,7 @@ FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 LOCAL_ONLY = (
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_EVENTBRIDGE",
     "PLIVO_API_BASE_URL",
 )
@@ -125,9 +126,14 @@ def invoke(
     for name in LOCAL_ONLY:
         os.environ.pop(name, None)
     with mock_aws(), responses.RequestsMock(assert_all_requests_are_fired=False) as plivo:
-        boto3.client("dynamodb").create_table(
-            TableName=constants.TABLE_NAME, **table_definition("CallsTable")
-        )
+        dynamodb = boto3.client("dynamodb")
+        for table, logical_id in (
+            (constants.TABLE_NAME, "CallsTable"),
+            (constants.CAMPAIGNS_TABLE_NAME, "CampaignsTable"),
+            (constants.DNC_TABLE_NAME, "DoNotCallTable"),
+        ):
+            dynamodb.create_table(TableName=table, **table_definition(logical_id))
+        boto3.client("sqs").create_queue(QueueName=constants.DIAL_QUEUE_NAME)
         for name, value in (
             (constants.AUTH_TOKEN_PARAM, constants.TEST_AUTH_TOKEN),
             (constants.STREAM_TOKEN_SECRET_PARAM, constants.STREAM_TOKEN_SECRET),

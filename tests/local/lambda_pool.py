@@ -311,6 +311,7 @@ class Lambdas:
         cap: int,
         seed: int | None = None,
         timeouts: dict[str, float] | None = None,
+        warm_for: dict[str, int] | None = None,
     ) -> None:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload([*PRELOAD, *functions.values(), *_main_module_imports()])
@@ -323,8 +324,8 @@ class Lambdas:
                 ctx,
                 function_name=name,
                 module=module,
-                warm=warm,
-                cap=cap,
+                warm=(warm_for or {}).get(name, warm),
+                cap=max(cap, (warm_for or {}).get(name, warm)),
                 threads=self._threads,
                 timeout_seconds=(timeouts or {}).get(name, 20.0),
                 rng=random.Random(rng.random()),

@@ -425,6 +425,8 @@ class PlivoSimulator:
         self.upgrades: list[tuple[str, dict[str, str]]] = []
         """Every signed stream connect (URL and headers), as sent."""
         self.frames_sent = 0
+        self.creates: list[tuple[float, str, str]] = []
+        """Every call created: (epoch seconds it arrived, the number called, our placement id)."""
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -813,7 +815,10 @@ class PlivoSimulator:
         return str(call.params["from"]) if call is not None else None
 
     async def _create(self, request: web.Request) -> web.Response:
+        arrived = time.time()
         params = await request.json()
+        placement = dict(parse_qsl(urlsplit(str(params.get("answer_url", ""))).query)).get("placement", "")
+        self.creates.append((arrived, str(params.get("to")), placement))
         call = SimCall(
             call_uuid=str(uuid.uuid4()),
             request_uuid=str(uuid.uuid4()),

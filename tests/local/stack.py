@@ -66,8 +66,16 @@ from voiceagent_cli.local_stack import (
 )
 
 TABLE_NAME = "calls-local"
+CAMPAIGNS_TABLE = "campaigns-local"
+DNC_TABLE = "dnc-local"
+DIAL_QUEUE = "campaign-dial-local"
+OUTCOMES_QUEUE = "campaign-outcomes-local"
 EVENT_BUS_NAME = "plivo-voice-agent-local-calls"
-"""The stack's bus as the template names it (``<stack>-calls``)."""
+"""The stack's call events bus as the template names it (``<stack>-calls``)."""
+MOTO_ACCOUNT = "123456789012"
+LOCAL_QUEUE_VISIBILITY_SECONDS = 30
+"""The local queues' visibility timeout (template.yaml: six times the function timeout, 6 minutes): a batch
+whose dialer died comes back after 30 s here, so a fault test does not wait 6 minutes."""
 AUTH_TOKEN_PARAM = AUTH_TOKEN_PARAMETER
 STACK_FUNCTIONS = {**FUNCTIONS, "call_events": "functions.call_events.app"}
 """The gateways' functions, and the one the table's stream invokes."""
@@ -106,6 +114,10 @@ class LocalConfig:
     """The example agent (examples/external_agent): ``ws://host:port/stream`` and ``…/voicemail``."""
     """Warm containers per function (``LOCAL_LAMBDA_CONTAINERS``); a pool grows to twice that when busy."""
     mode: PlivoMode = PlivoMode.SIMULATED
+    dialer_concurrency: int = 4
+    """Dialer invocations at once (``LOCAL_DIALER_CONCURRENCY``; CampaignDialerMaxConcurrency on AWS)."""
+    sweep_seconds: float = 5.0
+    """How often the campaign sweeper runs (``LOCAL_SWEEP_SECONDS``; every minute on AWS)."""
     ignored: tuple[str, ...] = ()
     """Variables set in the environment that this run leaves aside (the demo's live-mode settings)."""
 
@@ -145,7 +157,13 @@ class LocalConfig:
             agent_port=port("LOCAL_AGENT_PORT"),
             mode=mode,
             ignored=ignored,
+            dialer_concurrency=int(env.get("LOCAL_DIALER_CONCURRENCY", "4")),
+            sweep_seconds=float(env.get("LOCAL_SWEEP_SECONDS", "5")),
         )
+
+    def queue_url(self, name: str) -> str:
+        """A queue's URL on moto's server (moto names it after the host asked and its default account)."""
+        return f"http://{self.host}:{self.moto_port}/{MOTO_ACCOUNT}/{name}"
 
     @property
     def live(self) -> bool:
@@ -197,7 +215,12 @@ class LocalConfig:
             "AWS_ENDPOINT_URL_SSM": moto,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or f"http://{self.host}:{self.dynamodb_port}",
             "AWS_ENDPOINT_URL_POLLY": moto,
+            "AWS_ENDPOINT_URL_SQS": moto,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": moto,
+            "CAMPAIGNS_TABLE_NAME": CAMPAIGNS_TABLE,
+            "DNC_TABLE_NAME": DNC_TABLE,
+            "CAMPAIGN_DIAL_QUEUE_URL": self.queue_url(DIAL_QUEUE),
+            "CAMPAIGN_CALLBACK_BASE_URL": self.public_base_url,
             "EVENT_BUS_NAME": EVENT_BUS_NAME,
             # Keys of their own for the stream tokens and your agent's notifications, as a stack with your
             # own agent needs (the example agent reads the same values).
@@ -231,6 +254,10 @@ STACK_OWNED = frozenset(
         "WEBSOCKET_URL",
         "WEBSOCKET_MANAGEMENT_ENDPOINT",
         "PUBLIC_BASE_URL",
+        "CAMPAIGNS_TABLE_NAME",
+        "DNC_TABLE_NAME",
+        "CAMPAIGN_DIAL_QUEUE_URL",
+        "CAMPAIGN_CALLBACK_BASE_URL",
         "EVENT_BUS_NAME",
         "STREAM_TOKEN_SECRET_PARAM",
         "AGENT_WEBHOOK_SECRET_PARAM",
@@ -306,6 +333,10 @@ def _prepare_aws(config: LocalConfig) -> subprocess.Popen[bytes] | None:
         (constants.AGENT_WEBHOOK_SECRET_PARAM, constants.AGENT_WEBHOOK_SECRET),
     ):
         ssm.put_parameter(Name=parameter, Value=value, Type="SecureString", Overwrite=True)
+    for table, logical_id in ((CAMPAIGNS_TABLE, "CampaignsTable"), (DNC_TABLE, "DoNotCallTable")):
+        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+            dynamodb.create_table(TableName=table, **table_definition(logical_id))
+    _create_queues(config, env)
     return server
 
 
@@ -364,6 +395,50 @@ def constants_event_bus() -> str:
     return constants.EVENT_BUS_NAME
 
 
+def _create_queues(config: LocalConfig, env: dict[str, str]) -> None:
+    """The campaign queues and their dead-letter queues, on moto's SQS, as template.yaml declares them."""
+    import json
+
+    import boto3
+
+    from tests.support.template import load_template
+
+    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], region_name=env["AWS_DEFAULT_REGION"])
+    for name in (DIAL_QUEUE, OUTCOMES_QUEUE):
+        dead = sqs.create_queue(QueueName=f"{name}-dead-letters")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        url = sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": str(LOCAL_QUEUE_VISIBILITY_SECONDS),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "5"}),
+            },
+        )["QueueUrl"]
+        if url != config.queue_url(name):
+            raise LocalStackError(f"moto named the queue {url}, not {config.queue_url(name)}")
+    # Call Completed events of campaign calls reach the outcomes queue as on AWS: moto's EventBridge applies
+    # the template's CampaignOutcomesRule and delivers to the queue itself.
+    events = boto3.client(
+        "events", endpoint_url=env["AWS_ENDPOINT_URL_EVENTBRIDGE"], region_name=env["AWS_DEFAULT_REGION"]
+    )
+    outcomes_arn = f"arn:aws:sqs:{env['AWS_DEFAULT_REGION']}:{MOTO_ACCOUNT}:{OUTCOMES_QUEUE}"
+    with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+        events.create_event_bus(Name=env["EVENT_BUS_NAME"])
+    rule = load_template()["Resources"]["CampaignOutcomesRule"]["Properties"]
+    events.put_rule(
+        Name="campaign-outcomes",
+        EventBusName=env["EVENT_BUS_NAME"],
+        EventPattern=json.dumps(rule["EventPattern"]),
+    )
+    events.put_targets(
+        Rule="campaign-outcomes",
+        EventBusName=env["EVENT_BUS_NAME"],
+        Targets=[{"Id": "campaign-outcomes", "Arn": outcomes_arn}],
+    )
+
+
 class LocalStack:
     def __init__(
         self,
@@ -375,7 +450,14 @@ class LocalStack:
     ) -> None:
         self.config = config
         os.environ.update(config.function_environment())
-        self.lambdas = Lambdas(STACK_FUNCTIONS, warm=config.containers, cap=2 * config.containers)
+        self.lambdas = Lambdas(
+            STACK_FUNCTIONS,
+            warm=config.containers,
+            cap=2 * config.containers,
+            warm_for={"campaigns": 1, "campaign_outcomes": 2, "campaign_sweeper": 1, "call_events": 1},
+            timeouts={"campaign_dialer": 60.0, "campaigns": 29.0, "campaign_sweeper": 120.0},
+        )
+        self.sources: list[Any] = []
         self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", lambdas=self.lambdas)
         self.plivo = PlivoSimulator(
             auth_id=config.auth_id,
@@ -412,6 +494,7 @@ class LocalStack:
             None, _wire_call_events, self.config, self.lambdas, self.events
         )
         self._sources.start()
+        self._start_event_sources()
         http_app = self.gateway.http_app()
         http_app.middlewares.append(self.faults.middleware)
         apps = [
@@ -452,7 +535,43 @@ class LocalStack:
             await asyncio.sleep(0.2)
         return False
 
+    def _start_event_sources(self) -> None:
+        """What Lambda's event source mappings and EventBridge's schedules do on AWS: the dial and outcome
+        queues feed their functions (template.yaml's batch sizes and dialer concurrency), and the sweeper
+        runs every ``LOCAL_SWEEP_SECONDS`` (AWS: every minute)."""
+        import boto3
+
+        from tests.local.event_sources import ScheduleSource, SqsEventSource
+
+        env = self.config.function_environment()
+        sqs = boto3.client(
+            "sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], region_name=env["AWS_DEFAULT_REGION"]
+        )
+        for queue, function, concurrency in (
+            (DIAL_QUEUE, "campaign_dialer", self.config.dialer_concurrency),
+            (OUTCOMES_QUEUE, "campaign_outcomes", 2),
+        ):
+            self.sources.append(
+                SqsEventSource(
+                    function=function,
+                    queue_url=self.config.queue_url(queue),
+                    queue_arn=f"arn:aws:sqs:{env['AWS_DEFAULT_REGION']}:{MOTO_ACCOUNT}:{queue}",
+                    sqs=sqs,
+                    invoke=self.gateway.invoke,
+                    concurrency=concurrency,
+                    wait_seconds=0,
+                    poll_seconds=0.2,
+                )
+            )
+        self.sources.append(
+            ScheduleSource("campaign_sweeper", self.config.sweep_seconds, self.gateway.invoke)
+        )
+        for source in self.sources:
+            source.start()
+
     async def stop(self) -> None:
+        for source in self.sources:
+            await source.stop()
         if self._sources is not None:
             await self._sources.stop()
         await self.gateway.close_all()

@@ -234,6 +234,102 @@ def calls_event(
     return event
 
 
+def campaigns_event(
+    path: str, *, method: str = "GET", body: Any = None, route: str | None = None, **parameters: str
+) -> dict[str, Any]:
+    """A /campaigns or /dnc request as HTTP API delivers it after IAM authorisation."""
+    text = json.dumps(body) if body is not None and not isinstance(body, str) else body or ""
+    event = calls_event(text, method=method, path=path)
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {route or path}"
+    if parameters:
+        event["pathParameters"] = parameters
+    return event
+
+
+def sqs_event(*bodies: str, queue: str = "campaign-dial") -> dict[str, Any]:
+    """An SQS event as Lambda's event source mapping delivers it."""
+    return {
+        "Records": [
+            {
+                "messageId": f"0000000{index}-1111-4222-8333-444444444444",
+                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": str(TIME_EPOCH_MS),
+                    "ApproximateFirstReceiveTimestamp": str(TIME_EPOCH_MS),
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{c.REGION}:123456789012:{queue}",
+                "awsRegion": c.REGION,
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def _campaign_id() -> str:
+    from voiceagent.campaigns.models import campaign_id_for
+
+    return campaign_id_for(c.CAMPAIGN_KEY)
+
+
+CAMPAIGN = {
+    "name": "spring renewals",
+    "from": c.FROM_NUMBER,
+    "timezone": "UTC",
+    "default_country_code": "1",
+    "window": "00:00-23:59",
+    "pace": 1,
+    "max_in_progress": 2,
+    "retry": {"no_answer": {"delay_seconds": 3600, "attempts": 2}},
+    "policy": "transfer",
+    "voicemail_message": "Hi, this is Acme about your renewal. Please call us back.",
+    "idempotency_key": c.CAMPAIGN_KEY,
+    "contacts_csv": "number,name,plan\n+1 415 555 0142,Ada,gold\n(415) 555-0143,Alan,silver\n",
+}
+
+
+def call_completed(outcome: str, metadata: dict[str, str]) -> str:
+    """A Call Completed event of the call-events bus (issue #17's contract) as its SQS target delivers it."""
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": "Call Completed",
+            "source": "plivo-voice-agent",
+            "account": "123456789012",
+            "time": "2024-11-24T12:31:10Z",
+            "region": c.REGION,
+            "resources": [],
+            "detail": {
+                "schema_version": 1,
+                "event_id": f"{c.CALL_UUID}#completed",
+                "occurred_at": "2024-11-24T12:31:10.000Z",
+                "call_uuid": c.CALL_UUID,
+                "placement_id": f"{_campaign_id()}-0000002-1",
+                "request_uuid": c.REQUEST_UUID,
+                "stage": c.STAGE,
+                "metadata": metadata,
+                "outcome": outcome,
+                "hangup_cause": "NO_ANSWER",
+                "hangup_cause_code": 3000,
+                "hangup_source": "Plivo",
+                "duration_seconds": 0,
+                "bill_duration_seconds": 0,
+                "answered_at": None,
+                "completed_at": "2024-11-24T12:31:10.000Z",
+                "machine_detected": False,
+                "policy": "transfer",
+                "to": "+14155550142",
+                "from": c.FROM_NUMBER,
+            },
+        }
+    )
+
+
 def report_event(call_id: str, *, method: str = "GET", suffix: str = "") -> dict[str, Any]:
     """GET /calls/{call_id} (or, with ``suffix="/hangup"``, POST /calls/{call_id}/hangup)."""
     event = calls_event("", method=method, path=f"/calls/{call_id}{suffix}")
@@ -604,6 +700,116 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "media_frame_malformed": lambda: ws_event("$default", body="{not json"),
     "media_frame_oversized": lambda: frame_event(media_frame(tone(440, 20, 0.5) * 60, 5)),
+    "campaigns_create": lambda: campaigns_event("/campaigns", method="POST", body=CAMPAIGN),
+    "campaigns_create_json": lambda: campaigns_event(
+        "/campaigns",
+        method="POST",
+        body={
+            **{k: v for k, v in CAMPAIGN.items() if k not in ("contacts_csv", "idempotency_key")},
+            "contacts": [
+                {
+                    "number": "+14155550142",
+                    "name": "Ada",
+                    "timezone": "America/New_York",
+                    "fields": {"plan": "gold"},
+                },
+                {"number": "+442079460000", "timezone": "Europe/London"},
+            ],
+        },
+    ),
+    "campaigns_create_invalid_rows": lambda: campaigns_event(
+        "/campaigns",
+        method="POST",
+        body={
+            **CAMPAIGN,
+            "idempotency_key": None,
+            "contacts_csv": "number,timezone\n12,UTC\n+14155550142,Mars/Base\n",
+        },
+    ),
+    "campaigns_create_pace_too_high": lambda: campaigns_event(
+        "/campaigns", method="POST", body={**CAMPAIGN, "idempotency_key": None, "pace": 500}
+    ),
+    "campaigns_create_not_json": lambda: campaigns_event(
+        "/campaigns", method="POST", body="number\n+14155550142"
+    ),
+    "campaigns_status": lambda: campaigns_event(
+        f"/campaigns/{_campaign_id()}", route="/campaigns/{campaign_id}", campaign_id=_campaign_id()
+    ),
+    "campaigns_status_unknown": lambda: campaigns_event(
+        "/campaigns/cmp-0000000000000000",
+        route="/campaigns/{campaign_id}",
+        campaign_id="cmp-0000000000000000",
+    ),
+    "campaigns_status_invalid_id": lambda: campaigns_event(
+        "/campaigns/nope", route="/campaigns/{campaign_id}", campaign_id="nope"
+    ),
+    "campaigns_results": lambda: campaigns_event(
+        f"/campaigns/{_campaign_id()}/results.csv",
+        route="/campaigns/{campaign_id}/results.csv",
+        campaign_id=_campaign_id(),
+    ),
+    "campaigns_pause": lambda: campaigns_event(
+        f"/campaigns/{_campaign_id()}/pause",
+        method="POST",
+        route="/campaigns/{campaign_id}/{action}",
+        campaign_id=_campaign_id(),
+        action="pause",
+    ),
+    "campaigns_cancel": lambda: campaigns_event(
+        f"/campaigns/{_campaign_id()}/cancel",
+        method="POST",
+        route="/campaigns/{campaign_id}/{action}",
+        campaign_id=_campaign_id(),
+        action="cancel",
+    ),
+    "campaigns_unknown_action": lambda: campaigns_event(
+        f"/campaigns/{_campaign_id()}/restart",
+        method="POST",
+        route="/campaigns/{campaign_id}/{action}",
+        campaign_id=_campaign_id(),
+        action="restart",
+    ),
+    "dnc_add": lambda: campaigns_event(
+        "/dnc",
+        method="POST",
+        body={"numbers": ["+1 415 555 0142", "4155550143"], "default_country_code": "1", "reason": "asked"},
+    ),
+    "dnc_add_invalid": lambda: campaigns_event(
+        "/dnc", method="POST", body={"numbers": ["12", "+14155550142"]}
+    ),
+    "dnc_list": lambda: campaigns_event("/dnc"),
+    "dnc_remove": lambda: campaigns_event(
+        "/dnc/%2B14155550142", method="DELETE", route="/dnc/{number}", number="%2B14155550142"
+    ),
+    "campaign_dialer_batch": lambda: sqs_event(
+        json.dumps({"campaign_id": _campaign_id(), "row": 2, "attempt": 1}),
+        json.dumps({"campaign_id": _campaign_id(), "row": 3, "attempt": 1}),
+    ),
+    "campaign_dialer_malformed": lambda: sqs_event("not a dial message"),
+    "campaign_outcomes_call_completed": lambda: sqs_event(
+        call_completed(
+            "no_answer",
+            {"campaign_id": _campaign_id(), "campaign_row": "2", "campaign_attempt": "1", "plan": "gold"},
+        ),
+        queue="campaign-outcomes",
+    ),
+    "campaign_outcomes_not_ours": lambda: sqs_event(
+        call_completed("human", {"ticket": "42"}), queue="campaign-outcomes"
+    ),
+    "campaign_outcomes_malformed": lambda: sqs_event(
+        '{"detail-type": "Call Completed"}', queue="campaign-outcomes"
+    ),
+    "campaign_sweeper_scheduled": lambda: {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2024-11-24T12:32:00Z",
+        "region": c.REGION,
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/campaign-sweeper"],
+        "detail": {},
+    },
     "calls_place_external_agent": lambda: calls_event(json.dumps(EXTERNAL_AGENT_CALL)),
     "calls_place_external_agent_without_keys": lambda: calls_event(
         json.dumps({**EXTERNAL_AGENT_CALL, "metadata": {"case": "no keys"}})
@@ -772,6 +978,7 @@ def function_environment() -> dict[str, str]:
         "POWERTOOLS_TRACE_DISABLED": "true",
         "AWS_ENDPOINT_URL_DYNAMODB": f"{DOCKER_HOST}:3003",
         "AWS_ENDPOINT_URL_SSM": f"{DOCKER_HOST}:3003",
+        "AWS_ENDPOINT_URL_SQS": f"{DOCKER_HOST}:3003",
         "WEBSOCKET_MANAGEMENT_ENDPOINT": f"{DOCKER_HOST}:3001",
         "PLIVO_API_BASE_URL": f"{DOCKER_HOST}:3002",
         "AWS_ENDPOINT_URL_EVENTBRIDGE": f"{DOCKER_HOST}:3003",
@@ -793,6 +1000,22 @@ EVENT_ENVIRONMENT = {
 """Events made for a stack configured otherwise (``sam local invoke``: put these in the env-vars file)."""
 EVENT_PREREQUISITES = {
     **dict.fromkeys(("stream_connect", "stream_connect_second_token"), (("answer", "answer_outbound"),)),
+    **dict.fromkeys(
+        (
+            "campaigns_status",
+            "campaigns_results",
+            "campaigns_pause",
+            "campaigns_cancel",
+            "campaign_dialer_batch",
+            "campaign_sweeper_scheduled",
+        ),
+        (("campaigns", "campaigns_create"),),
+    ),
+    "campaign_outcomes_call_completed": (
+        ("campaigns", "campaigns_create"),
+        ("campaign_dialer", "campaign_dialer_batch"),
+    ),
+    "dnc_remove": (("campaigns", "dnc_add"),),
     "calls_hangup_voicemail_left": (
         ("answer", "answer_outbound"),
         ("machine_detection", "machine_detection_machine"),

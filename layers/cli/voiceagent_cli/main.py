@@ -5,6 +5,9 @@ credentials: no Plivo secret on your machine, and the same code path as the API)
   voiceagent calls           list recent calls (filters: time, number, outcome, placement)
   voiceagent report ID       a call's timeline, by its placement id, request_uuid or CallUUID (--follow)
   voiceagent hangup ID       end a call (a ringing one is cancelled)
+  voiceagent campaign …      dial a list: create (with a live progress bar), status, pause, resume, cancel,
+                             results (CSV)
+  voiceagent dnc …           the do-not-call list: add, remove, list, import (CSV)
   voiceagent doctor          check a deployed stack (or the local one) end to end before a real call
 """
 
@@ -25,7 +28,7 @@ import requests
 from voiceagent.calls.placing import PlaceCallRequest
 from voiceagent.settings import MachinePolicy
 from voiceagent.validation import InvalidRequest, validate
-from voiceagent_cli import callees, doctor
+from voiceagent_cli import callees, campaigns, doctor
 from voiceagent_cli.tables import render_calls, render_entry, render_table
 
 API_URL_ENV = "VOICEAGENT_API_URL"
@@ -105,9 +108,19 @@ def _api_url(value: str | None) -> str:
     return url.rstrip("/")
 
 
-def _api(args: argparse.Namespace, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
-    """The API's JSON answer; ``CliError`` with the API's own message when it refused."""
+def _api(
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    raw: bool = False,
+) -> Any:
+    """The API's JSON answer (its text with ``raw``); ``ApiRefused`` with the API's own message when it
+    refused."""
     response = request_api(method, f"{_api_url(args.api_url)}{path}", payload, sign=not args.no_sign)
+    if raw and response.ok:
+        return response.text
     try:
         body = response.json() if response.content else {}
     except ValueError:
@@ -238,6 +251,11 @@ def _hangup(args: argparse.Namespace) -> int:
     return 0
 
 
+def api_of(args: argparse.Namespace) -> Callable[..., Any]:
+    """``api(method, path, payload=None)`` for the subcommands that live in other modules."""
+    return lambda method, path, payload=None, raw=False: _api(args, method, path, payload, raw=raw)
+
+
 def _add_api_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--api-url", help=f"the stack's API base URL (default: ${API_URL_ENV})")
     command.add_argument("--no-sign", action="store_true", help="do not SigV4-sign (local stack)")
@@ -304,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print the pages as JSON")
     hangup = commands.add_parser("hangup", help="end a call (one still ringing is cancelled)")
     hangup.add_argument("call_id", metavar="ID", help="the placement id, request_uuid or CallUUID")
-    for command in (call, report, listing, hangup):
+    for command in (call, report, listing, hangup, *campaigns.add_commands(commands)):
         _add_api_options(command)
     checkup = commands.add_parser(
         "doctor", help="check a deployed stack, or the local one, end to end; exit 0 when all passed"
@@ -324,7 +342,9 @@ def _doctor(args: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "campaign": lambda args: campaigns.run_campaign(args, api_of(args)),
+    "dnc": lambda args: campaigns.run_dnc(args, api_of(args)),
     "call": _call,
     "calls": _calls,
     "report": _report,
@@ -337,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CliError, InvalidRequest) as exc:
+    except (CliError, InvalidRequest, campaigns.CampaignCliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ApiRefused as exc:

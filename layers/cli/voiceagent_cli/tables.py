@@ -69,3 +69,61 @@ def render_calls(page: dict[str, Any]) -> str:
             f"{_or(row.get('duration_seconds')):>5}  {_or(row.get('call_uuid'))}"
         )
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def render_progress(status: dict[str, Any], *, width: int = 30, eta_seconds: float | None = None) -> str:
+    """One line: a bar of contacts done, then what is in progress, the pace and the time left."""
+    counts = status.get("counts") or {}
+    total, done = int(counts.get("contacts") or 0), int(counts.get("done") or 0)
+    filled = int(width * done / total) if total else width
+    bar = "#" * filled + "." * (width - filled)
+    parts = [
+        f"[{bar}] {done}/{total} done",
+        f"{counts.get('in_progress', 0)} in progress",
+        f"{counts.get('retries_waiting', 0)} retries waiting",
+    ]
+    if status.get("calls_per_second_so_far"):
+        parts.append(f"{status['calls_per_second_so_far']:.2f} calls/s")
+    if status.get("status") != "running":
+        parts.append(str(status.get("status")))
+    elif eta_seconds is not None:
+        parts.append(f"ETA {_duration(eta_seconds)}")
+    return "  ".join(parts)
+
+
+def render_campaign(status: dict[str, Any]) -> str:
+    """The summary table: the campaign, then contacts by result and attempts by outcome."""
+    counts = status.get("counts") or {}
+    lines = [
+        f"campaign {status['campaign_id']}  {status.get('name') or ''}".rstrip(),
+        f"status={status.get('status')}  pace={status.get('pace')} calls/s (effective "
+        f"{status.get('effective_pace')})  max in progress={status.get('max_in_progress')}  "
+        f"window={status.get('window')} {status.get('timezone') or '(each contact its zone)'}",
+        f"started {_or(status.get('started_at'))}  "
+        f"ended {_or(status.get('completed_at') or status.get('cancelled_at'))}",
+        f"contacts {counts.get('contacts', 0)}: done {counts.get('done', 0)}, in progress "
+        f"{counts.get('in_progress', 0)}, waiting {counts.get('waiting', 0)} (of which retries "
+        f"{counts.get('retries_waiting', 0)}); attempts {counts.get('attempts', 0)}, retries scheduled "
+        f"{counts.get('retries_scheduled', 0)}",
+        "",
+        f"{'result':<18}  {'contacts':>8}    {'outcome':<18}  {'attempts':>8}",
+    ]
+    results = sorted((status.get("results") or {}).items(), key=lambda item: -item[1])
+    outcomes = sorted((status.get("outcomes") or {}).items(), key=lambda item: -item[1])
+    for index in range(max(len(results), len(outcomes), 1)):
+        left = f"{results[index][0]:<18}  {results[index][1]:>8}" if index < len(results) else " " * 28
+        right = f"{outcomes[index][0]:<18}  {outcomes[index][1]:>8}" if index < len(outcomes) else ""
+        lines.append(f"{left}    {right}".rstrip())
+    if status.get("rejected_rows") or status.get("duplicate_rows"):
+        lines.append(
+            f"rows left out at upload: {status.get('rejected_rows', 0)} invalid, "
+            f"{status.get('duplicate_rows', 0)} duplicates"
+        )
+    return "\n".join(lines)

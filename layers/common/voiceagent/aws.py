@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sqs import SQSClient
 
 TRANSIENT_ERROR_CODES = frozenset(
     {
@@ -53,6 +54,16 @@ def _dynamodb(realtime: bool) -> DynamoDBClient:
 
 
 @lru_cache(maxsize=1)
+def sqs() -> SQSClient:
+    """The campaigns' queues (dispatch and deferral); endpoint from ``AWS_ENDPOINT_URL_SQS`` locally."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("sqs", config=config)
+
+
+@lru_cache(maxsize=1)
 def events() -> EventBridgeClient:
     """EventBridge, for the call events (``AWS_ENDPOINT_URL_EVENTBRIDGE`` points it at moto locally)."""
     import boto3
@@ -83,4 +94,5 @@ def is_transient(exc: BaseException) -> bool:
 def reset_clients() -> None:
     """Forget cached clients (tests, and the local stack when it re-points endpoints)."""
     _dynamodb.cache_clear()
+    sqs.cache_clear()
     events.cache_clear()

@@ -80,7 +80,7 @@ def request_url(event: APIGatewayProxyEventV2) -> str:
     return public_url(event, route_path(event), event.raw_query_string or "")
 
 
-def body_text(event: APIGatewayProxyEventV2) -> str:
+def body_text(event: APIGatewayProxyEventV2, limit: int = MAX_BODY_BYTES) -> str:
     body = event.body or ""
     raw: bytes
     if event.is_base64_encoded:
@@ -90,8 +90,8 @@ def body_text(event: APIGatewayProxyEventV2) -> str:
             raise MalformedRequest("body is not valid base64") from exc
     else:
         raw = body.encode("utf-8", errors="surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body exceeds {MAX_BODY_BYTES} bytes")
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"body exceeds {limit} bytes")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -16,3 +16,11 @@ CALL_HANGUP = "/calls/<call_id>/hangup"
 
 PLACEMENT_PARAM = "placement"
 """Query parameter carrying our placement id on the URLs we give Plivo when we place a call."""
+
+CAMPAIGNS = "/campaigns"
+CAMPAIGN = "/campaigns/<campaign_id>"
+CAMPAIGN_RESULTS = "/campaigns/<campaign_id>/results.csv"
+CAMPAIGN_ACTION = "/campaigns/<campaign_id>/<action>"
+"""``pause``, ``resume`` or ``cancel``."""
+DNC = "/dnc"
+DNC_NUMBER = "/dnc/<number>"

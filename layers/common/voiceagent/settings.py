@@ -131,6 +131,17 @@ class VoicemailWait(StrEnum):
     beep waits out ``length``."""
 
 
+CALLING_WINDOW_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"
+"""A daily calling window in the callee's local time, ``HH:MM-HH:MM`` (24-hour clock, start before end)."""
+CallingWindowText = Annotated[
+    str,
+    StringConstraints(pattern=CALLING_WINDOW_PATTERN),
+    Field(
+        description="HH:MM-HH:MM in the callee's local time, 24-hour clock, start before end (09:00-20:00)"
+    ),
+]
+
+
 class ConfigurationError(RuntimeError):
     """Raised when the environment does not describe a usable configuration."""
 
@@ -216,6 +227,27 @@ class Settings(BaseModel):
     websocket_management_endpoint: HttpUrlText | None = Field(
         default=None, alias="WEBSOCKET_MANAGEMENT_ENDPOINT"
     )
+    # Campaigns (the template sets the table names and the queue URL from the resources it creates; they are
+    # optional here so functions that never touch campaigns run without them, and required where used).
+    campaigns_table_name: str | None = Field(default=None, alias="CAMPAIGNS_TABLE_NAME")
+    dnc_table_name: str | None = Field(default=None, alias="DNC_TABLE_NAME")
+    campaign_dial_queue_url: HttpUrlText | None = Field(default=None, alias="CAMPAIGN_DIAL_QUEUE_URL")
+    campaign_callback_base_url: HttpUrlText | None = Field(default=None, alias="CAMPAIGN_CALLBACK_BASE_URL")
+    """The HTTP API's own URL (the dialer's: it places calls outside any request); PUBLIC_BASE_URL wins."""
+    account_calls_per_second: Annotated[float, Field(ge=0.1, le=1000)] = Field(
+        default=2.0, alias="ACCOUNT_CALLS_PER_SECOND"
+    )
+    """Plivo's outbound calls-per-second limit of the account: every campaign together never exceeds it."""
+    pacing_guard_ms: Annotated[int, Field(ge=0, le=500)] = Field(default=20, alias="PACING_GUARD_MS")
+    """Added to every second of pacing, and the latest a call may start after its tick: absorbs jitter."""
+    campaign_calling_window: CallingWindowText = Field(default="09:00-20:00", alias="CAMPAIGN_CALLING_WINDOW")
+    campaign_attempt_timeout_seconds: Annotated[int, Field(ge=180, le=86400)] = Field(
+        default=600, alias="CAMPAIGN_ATTEMPT_TIMEOUT_SECONDS"
+    )
+    """An attempt with no word from Plivo after this long is settled by the sweeper from the stored state."""
+    campaign_max_contacts: Annotated[int, Field(ge=1, le=20000)] = Field(
+        default=10000, alias="CAMPAIGN_MAX_CONTACTS"
+    )
     event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME", pattern=EVENT_BUS_NAME_PATTERN)
     """Where the call events go (``functions/call_events``); unset: nothing is published."""
     agent_stream_url: AgentStreamUrl | None = Field(default=None, alias="AGENT_STREAM_URL")
@@ -240,6 +272,10 @@ class Settings(BaseModel):
         "public_base_url",
         "plivo_api_base_url",
         "websocket_management_endpoint",
+        "campaigns_table_name",
+        "dnc_table_name",
+        "campaign_dial_queue_url",
+        "campaign_callback_base_url",
         "event_bus_name",
         "agent_stream_url",
         "agent_webhook_url",
@@ -277,6 +313,32 @@ class Settings(BaseModel):
                 "notifications' signatures"
             )
         return self
+
+    @model_validator(mode="after")
+    def _calling_window_starts_before_it_ends(self) -> Self:
+        start, end = self.campaign_calling_window.split("-")
+        if start >= end:
+            raise ValueError(
+                f"CAMPAIGN_CALLING_WINDOW must start before it ends: {self.campaign_calling_window}"
+            )
+        return self
+
+    def required(self, name: str) -> str:
+        """A setting only some functions need (a campaigns table, a queue): its value, or a
+        ``ConfigurationError`` naming the variable."""
+        value = getattr(self, name)
+        if not value:
+            alias = type(self).model_fields[name].alias
+            raise ConfigurationError(f"invalid configuration: {alias}: not set (this function needs it)")
+        return str(value)
+
+    @property
+    def callback_base(self) -> str:
+        """Where Plivo reaches this stack for calls placed outside a request (the campaign dialer)."""
+        base = self.public_base or self.campaign_callback_base_url
+        if not base:
+            raise ConfigurationError("invalid configuration: CAMPAIGN_CALLBACK_BASE_URL: not set")
+        return base.rstrip("/")
 
     @property
     def public_base(self) -> str | None:

@@ -24,6 +24,11 @@ REFUSED_ON_PURPOSE = (
     "nonce_too_long",
 )
 FUNCTION_OF = {
+    "campaign_dialer": "campaign_dialer",
+    "campaign_outcomes": "campaign_outcomes",
+    "campaign_sweeper": "campaign_sweeper",
+    "campaigns": "campaigns",
+    "dnc": "campaigns",
     "call_events": "call_events",
     "stream_connect": "stream_connect",
     "stream_disconnect": "stream_connect",
@@ -59,6 +64,9 @@ def test_every_sample_event_gets_the_answer_it_was_made_for(name: str, own_envir
         failed = [item["itemIdentifier"] for item in response["batchItemFailures"]]
         assert bool(failed) is name.endswith("malformed_record"), failed
         assert bool(published) is not name.endswith("no_facts"), published
+        return
+    if "statusCode" not in response:  # a queue's or a schedule's function: nothing to deliver again
+        assert response.get("batchItemFailures", []) == [], response
         return
     status = int(response["statusCode"])
     assert status < 500, invoke.render(response)

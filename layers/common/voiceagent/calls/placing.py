@@ -23,6 +23,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from voiceagent import routes
+from voiceagent.clock import iso
 from voiceagent.plivo.callbacks import callback_url
 from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway
 from voiceagent.settings import (
@@ -245,18 +246,23 @@ def _create_payload(
     }
 
 
-def place_call(
-    request: PlaceCallRequest,
-    *,
-    placements: PlacementRepository,
-    gateway: Callable[[], PlivoGateway],
-    settings: Settings,
-    base_url: str,
-    now: datetime,
-    deadline: Deadline,
-) -> PlacementResult:
-    """Record the placement, then ask Plivo to dial once; a repeated idempotency key returns the first
-    result (``PlacementConflict`` when it named another request)."""
+@dataclass(frozen=True)
+class Prepared:
+    """A placement recorded and not yet sent (``existing`` is None), or one that already was: its first
+    result (a repeated idempotency key)."""
+
+    request: PlaceCallRequest
+    placement_id: str
+    policy: MachinePolicy
+    existing: PlacementResult | None = None
+
+
+def prepare_placement(
+    request: PlaceCallRequest, *, placements: PlacementRepository, settings: Settings, now: datetime
+) -> Prepared:
+    """Record the placement before anything is sent (``PlacementConflict`` when its key names another
+    request). A campaign's dialer prepares a call before its pacing tick, so only the POST is left to do on
+    the tick."""
     placement_id = request.placement_id or new_placement_id()
     policy = request.policy or settings.default_machine_policy
     problems = external_agent_problems(request, policy, settings)
@@ -288,8 +294,24 @@ def place_call(
             raise PlacementConflict(
                 f"placement_id {placement_id} is already used by another request"
             ) from None
-        return PlacementResult.of_record(first)
-    payload = _create_payload(request, policy, placement_id, base_url, settings)
+        return Prepared(request, placement_id, policy, PlacementResult.of_record(first))
+    return Prepared(request, placement_id, policy)
+
+
+def send_placement(
+    prepared: Prepared,
+    *,
+    placements: PlacementRepository,
+    gateway: Callable[[], PlivoGateway],
+    settings: Settings,
+    base_url: str,
+    now: datetime,
+    deadline: Deadline,
+) -> PlacementResult:
+    """Ask Plivo to dial a prepared placement: one HTTP POST per attempt (see ``PlivoGateway.create_call``),
+    then the result on the placement."""
+    placement_id, request = prepared.placement_id, prepared.request
+    payload = _create_payload(request, prepared.policy, placement_id, base_url, settings)
     try:
         result = gateway().create_call(payload, deadline=deadline)
     except PlivoApiError as exc:
@@ -304,7 +326,34 @@ def place_call(
         request_uuid=request_uuid,
         error=error,
         plivo_attempts=result.attempts,
+        sent_at=iso(now),
     )
     return PlacementResult(
         placement_id, result.outcome, request_uuid=request_uuid, error=error, attempts=result.attempts
+    )
+
+
+def place_call(
+    request: PlaceCallRequest,
+    *,
+    placements: PlacementRepository,
+    gateway: Callable[[], PlivoGateway],
+    settings: Settings,
+    base_url: str,
+    now: datetime,
+    deadline: Deadline,
+) -> PlacementResult:
+    """Record the placement, then ask Plivo to dial once; a repeated idempotency key returns the first
+    result (``PlacementConflict`` when it named another request)."""
+    prepared = prepare_placement(request, placements=placements, settings=settings, now=now)
+    if prepared.existing is not None:
+        return prepared.existing
+    return send_placement(
+        prepared,
+        placements=placements,
+        gateway=gateway,
+        settings=settings,
+        base_url=base_url,
+        now=now,
+        deadline=deadline,
     )

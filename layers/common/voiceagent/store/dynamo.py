@@ -85,6 +85,11 @@ class Update:
     def set(self, attribute: str, value: Any) -> None:
         self._clauses.append(f"{self.name(attribute)} = {self.value(value)}")
 
+    def set_raw(self, clause: str) -> None:
+        """A SET clause written with this update's own ``name``/``value`` placeholders (arithmetic,
+        ``list_append``)."""
+        self._clauses.append(clause)
+
     def set_once(self, attribute: str, value: Any) -> None:
         name = self.name(attribute)
         self._clauses.append(f"{name} = if_not_exists({name}, {self.value(value)})")

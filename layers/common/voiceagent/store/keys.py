@@ -122,6 +122,74 @@ def kind_of(item: dict[str, Any]) -> ItemKind:
     return ItemKind.OTHER
 
 
+# ---------------------------------------------------------------- the campaigns table (and do-not-call)
+# A campaign's partition ``CAMPAIGN#<id>`` holds its settings (``META``, written once), its live state
+# (``STATE``: status and counters, written in the same transaction as every contact that changes them), its
+# pacing allocator (``PACER``) and its contacts (``CONTACT#<row>``), so results are one Query. The account's
+# pacing ticks are ``TICK#<n>``: one item per call ever placed by a campaign. The ``Sweep`` index lists what
+# waits for a time: contacts due to be dialled (``DUE#<campaign>``), attempts to check (``CHECK#<campaign>``)
+# and the campaigns still running (``ACTIVE``).
+
+SWEEP_INDEX = "Sweep"
+SWEEP_PK = "sweep_pk"
+SWEEP_SK = "sweep_sk"
+ACTIVE_CAMPAIGNS = "ACTIVE"
+DNC_NUMBER = "number"
+"""The do-not-call table's only key: the number in E.164 form."""
+
+
+def campaign_partition(campaign_id: str) -> str:
+    return f"CAMPAIGN#{campaign_id}"
+
+
+def campaign_meta_key(campaign_id: str) -> dict[str, Any]:
+    return _key(campaign_partition(campaign_id), "META")
+
+
+def campaign_state_key(campaign_id: str) -> dict[str, Any]:
+    return _key(campaign_partition(campaign_id), "STATE")
+
+
+def campaign_pacer_key(campaign_id: str) -> dict[str, Any]:
+    return _key(campaign_partition(campaign_id), "PACER")
+
+
+CONTACT_PREFIX = "CONTACT#"
+
+
+def contact_sort_key(row: int) -> str:
+    return f"{CONTACT_PREFIX}{row:07d}"
+
+
+def contact_key(campaign_id: str, row: int) -> dict[str, Any]:
+    return _key(campaign_partition(campaign_id), contact_sort_key(row))
+
+
+def tick_key(tick: int) -> dict[str, Any]:
+    return _key(f"TICK#{tick}", "TICK")
+
+
+def due_partition(campaign_id: str) -> str:
+    return f"DUE#{campaign_id}"
+
+
+def check_partition(campaign_id: str) -> str:
+    return f"CHECK#{campaign_id}"
+
+
+def sweep_sort_key(at: str, row: int) -> str:
+    """When (ISO time, sorts as text), then which contact."""
+    return f"{at}#{row:07d}"
+
+
+def row_of_sweep_key(sort_key: str) -> int:
+    return int(sort_key.rpartition("#")[2])
+
+
+def dnc_key(number: str) -> dict[str, Any]:
+    return {DNC_NUMBER: {"S": number}}
+
+
 FACT_KINDS = (ItemKind.CALL, ItemKind.PLACEMENT, ItemKind.STREAM_EVENT, ItemKind.RECOVERY)
 """The items whose writes carry call and stream facts: the only ones whose changes invoke the publisher of
 call events. Connections (a write per few media frames), remembered nonces, stream tokens, stream records

@@ -75,6 +75,26 @@ class PlacementRepository:
             keys.placement_key(placement_id), update, "attribute_exists(#pk)", names={"#pk": keys.PK}
         )
 
+    def hold(self, placement_id: str, now: datetime) -> bool:
+        """A prepared placement is not sent after all (its pacing tick passed): ``placed`` → ``not_sent``.
+        Only the dialer that prepared it, and decided not to send, calls this."""
+        return self._move(placement_id, "placed", "not_sent", now)
+
+    def rearm(self, placement_id: str, now: datetime) -> bool:
+        """A held placement will be sent on a new tick: ``not_sent`` → ``placed`` (for one dialer only)."""
+        return self._move(placement_id, "not_sent", "placed", now)
+
+    def _move(self, placement_id: str, expected: str, state: str, now: datetime) -> bool:
+        update = Update(now)
+        update.set("state", state)
+        condition = f"{update.name('state')} = :expected"
+        return (
+            self._table.update_if(
+                keys.placement_key(placement_id), update, condition, values={":expected": expected}
+            )
+            is not None
+        )
+
     def link(self, placement_id: str, call_uuid: str, now: datetime) -> None:
         """Note which Plivo call a placement became (first link wins; unknown placements are ignored).
 
