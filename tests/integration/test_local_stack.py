@@ -79,7 +79,17 @@ def test_each_lifecycle_fact_of_every_demo_call_is_on_the_bus_once(demo_run: dic
             assert event["detail"]["schema_version"] == 1
             assert event["detail"]["placement_id"] == result["report"]["placement_id"]
     every = [event["detail"]["event_id"] for result in demo_run["results"] for event in result["events"]]
-    assert len(demo_run["call_events"]) == len(every)  # nothing on the bus that belongs to no demo call
+    campaign = demo_run["campaign"]["campaign_id"]
+    of_scenarios = [
+        event
+        for event in demo_run["call_events"]
+        if (event["detail"].get("metadata") or {}).get("campaign_id") != campaign
+    ]
+    assert len(of_scenarios) == len(every)  # nothing on the bus that belongs to no demo call
+    of_campaign = [event["detail"] for event in demo_run["call_events"] if event not in of_scenarios]
+    completed = [detail for detail in of_campaign if detail["event_id"].endswith(":call-completed")]
+    assert len(completed) == demo_run["campaign"]["calls_placed"]  # the campaign's calls: each completed once
+    assert all(str(detail["placement_id"]).startswith(f"{campaign}-") for detail in of_campaign)
     assert demo_run["call_events_function"] > 0
 
 

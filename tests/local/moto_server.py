@@ -225,6 +225,33 @@ def _share_table_streams() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def _stream_only_what_the_mapping_passes() -> None:
+    """The calls table's stream has one reader, the call events mapping, whose filter (the template's
+    ``FilterCriteria``) passes only changes that carry call facts. moto builds a stream record (both images,
+    serialised) for every write, the media route's per-frame state included, and that CPU is what the local
+    stack's real-time calls run short of; so a change the filter would refuse is not streamed here. What the
+    reader sees is the same; the filter itself is tested on moto's full stream in the unit tests."""
+    from moto.dynamodb.models.table import StreamShard
+
+    from tests.support.event_patterns import matches
+    from voiceagent.store.keys import SK, fact_change_filter
+
+    pattern = fact_change_filter()
+    add = StreamShard.add
+
+    def add_passing(self: StreamShard, old: Any, new: Any) -> None:
+        item = new if new is not None else old
+        sort_key = getattr(getattr(item, "range_key", None), "value", None)
+        event = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+        if isinstance(sort_key, str) and not matches(
+            pattern, {"eventName": event, "dynamodb": {"Keys": {SK: {"S": sort_key}}}}
+        ):
+            return
+        add(self, old, new)
+
+    StreamShard.add = add_passing  # type: ignore[method-assign]
+
+
 def main(host: str, port: int, dynamodb_port: int) -> None:
     """Every service on ``port``; DynamoDB also on ``dynamodb_port``, through its own application: moto's
     dispatcher (which finds the service of each request) doubles the cost of the one call every frame makes.
@@ -233,6 +260,7 @@ def main(host: str, port: int, dynamodb_port: int) -> None:
 
     _fast_transactions()
     _share_table_streams()
+    _stream_only_what_the_mapping_passes()
     lock, counts, throttles = threading.Lock(), Counter[str](), Throttles()
     everything = Serialized(DomainDispatcherApplication(create_backend_app), lock, counts, throttles)
     dynamodb = Serialized(create_backend_app("dynamodb"), lock, counts, throttles)

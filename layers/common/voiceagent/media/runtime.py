@@ -58,10 +58,12 @@ logger = Logger(child=True)
 
 FRAME_MS = 20
 """Plivo's frame length: the frame clock advances this much per media chunk."""
+QUIET_CHECKPOINT_MS = 100
+"""While counting the silence after a greeting, the count is written this often (not every frame): a frame
+that arrives more than this plus ``BRIDGED_GAP_MS`` after the last written one finds a gap."""
 BRIDGED_GAP_MS = 100
-"""While counting the silence after a greeting, frames lost in a gap up to this long (a frame overtaken by the
-next one, a throttled read) count as the quiet around them; a longer gap could hide a word, so the count
-starts again."""
+"""Frames lost in a gap up to this long (a frame overtaken by the next one, a throttled read) count as the
+quiet around them; a longer gap could hide a word, so the count starts again."""
 MAX_ATTEMPTS = 4
 """Decide-and-commit rounds before a frame gives up to the frames racing it (each round lost means another
 frame's effect was written; the loser is re-decided on top of it)."""
@@ -270,12 +272,19 @@ class MediaRuntime:
             return None  # the message is playing: nothing for the agent to hear
         waiting_since = progress.waiting_since if progress.waiting_since is not None else clock
         since = None if progress.quiet_to is None else clock - progress.quiet_to
-        follows = since is not None and 0 < since <= FRAME_MS + BRIDGED_GAP_MS
-        quiet_heard = (progress.quiet_heard_ms + since if follows and since else FRAME_MS) if quiet else 0
-        quiet_to = clock if quiet else None
+        follows = since is not None and 0 < since <= QUIET_CHECKPOINT_MS + BRIDGED_GAP_MS
+        if not quiet:
+            quiet_heard, quiet_to = 0, None
+        elif follows and since is not None:
+            quiet_heard = progress.quiet_heard_ms + since
+            quiet_to = clock if since >= QUIET_CHECKPOINT_MS else progress.quiet_to
+        else:  # the first quiet frame, or the first after a gap: count again from here
+            quiet_heard, quiet_to = FRAME_MS, clock
         trigger = self._trigger(state, clock, waiting_since, beep, quiet_heard)
         if trigger is None:
-            waiting = VoicemailProgress(waiting_since, quiet_heard_ms=quiet_heard, quiet_to=quiet_to)
+            # Written at a checkpoint (every QUIET_CHECKPOINT_MS) or a reset; frames between change nothing.
+            stored = quiet_heard if quiet_to != progress.quiet_to else progress.quiet_heard_ms
+            waiting = VoicemailProgress(waiting_since, quiet_heard_ms=stored, quiet_to=quiet_to)
             return Decision(replace(state, voicemail=waiting), label="voicemail-wait")
         started = replace(
             state, voicemail=VoicemailProgress(waiting_since, trigger, clock, quiet_heard, quiet_to)
