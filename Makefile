@@ -81,12 +81,14 @@ doctor: $(DEPS_STAMP)
 	$(BIN)/voiceagent doctor $(if $(STACK)$(ENV),--stack $(or $(STACK),plivo-voice-agent-$(ENV)),--local) \
 		$(if $(REGION),--region $(REGION))
 
-## make test: lint, type-check, unit and template tests (no network, Docker, AWS or Plivo needed)
+## make test: lint, type-check, unit and template tests on every core, then the integration tests over real sockets
+##   (no network, Docker, AWS or Plivo needed)
 test: install lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto tests/unit tests/infra
+	$(BIN)/python -m pytest tests/integration
 
 unit: $(DEPS_STAMP)
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest -n auto tests/unit
 
 infra: install
 	$(BIN)/python -m pytest tests/infra
