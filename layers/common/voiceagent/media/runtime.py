@@ -311,8 +311,9 @@ class MediaRuntime:
         self, state: StreamState, clock: int, waiting_since: int, beep: Beep | None, quiet_heard: int
     ) -> str | None:
         """Why the message starts now, or None: a beep just ended; a beep came before the request and nothing
-        was said after it; long enough silence heard after the greeting (counted frame by frame since the
-        request, never across frames that were lost); or the longest wait is over."""
+        was said after it; long enough silence heard after the greeting (counted since the request from the
+        frames heard, never across a gap of lost frames longer than ``BRIDGED_GAP_MS``); or the longest wait
+        is over."""
         if beep is not None:
             return "beep"
         vad = state.vad
