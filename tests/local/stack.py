@@ -455,7 +455,13 @@ class LocalStack:
             warm=config.containers,
             cap=2 * config.containers,
             warm_for={"campaigns": 1, "campaign_outcomes": 2, "campaign_sweeper": 1, "call_events": 1},
-            timeouts={"campaign_dialer": 60.0, "campaigns": 29.0, "campaign_sweeper": 120.0},
+            # The dialer's 60 s (template.yaml) would outlast the local queues' 30 s visibility: as on AWS
+            # (360 s over 60 s), a batch must end before the queue hands its messages out again.
+            timeouts={
+                "campaign_dialer": LOCAL_QUEUE_VISIBILITY_SECONDS - 5.0,
+                "campaigns": 29.0,
+                "campaign_sweeper": 120.0,
+            },
         )
         self.sources: list[Any] = []
         self.gateway = Gateway(ws_domain=f"{config.host}:{config.ws_port}", lambdas=self.lambdas)

@@ -44,6 +44,20 @@ class FakeClock:
         return datetime.fromtimestamp(self.now, UTC)
 
 
+@dataclass
+class LateClock(FakeClock):
+    """A FakeClock whose first ``late_waits`` waits wake ``late_by`` seconds after the moment (a container
+    the machine left waiting)."""
+
+    late_waits: int = 0
+    late_by: float = 1.0
+
+    def sleep_until(self, moment: float) -> None:
+        late, self.late_waits = self.late_waits > 0, self.late_waits - 1
+        self.waits.append(moment)
+        self._local.now = max(self(), moment + (self.late_by if late else 0.0))
+
+
 def at(text: str) -> FakeClock:
     return FakeClock(datetime.fromisoformat(text).timestamp())
 

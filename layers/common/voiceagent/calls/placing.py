@@ -258,11 +258,16 @@ class Prepared:
 
 
 def prepare_placement(
-    request: PlaceCallRequest, *, placements: PlacementRepository, settings: Settings, now: datetime
+    request: PlaceCallRequest,
+    *,
+    placements: PlacementRepository,
+    settings: Settings,
+    now: datetime,
+    held: bool = False,
 ) -> Prepared:
     """Record the placement before anything is sent (``PlacementConflict`` when its key names another
-    request). A campaign's dialer prepares a call before its pacing tick, so only the POST is left to do on
-    the tick."""
+    request). A campaign's dialer prepares a call before its pacing tick, ``held`` (``not_sent``: surely
+    not sent) until it arms it on the tick, so only the POST is left to do then."""
     placement_id = request.placement_id or new_placement_id()
     policy = request.policy or settings.default_machine_policy
     problems = external_agent_problems(request, policy, settings)
@@ -273,7 +278,7 @@ def prepare_placement(
         placements.create(
             placement_id,
             {
-                "state": "placed",
+                "state": "not_sent" if held else "placed",
                 "to_number": request.to,
                 "from_number": request.from_,
                 "policy": policy.value,

@@ -5,8 +5,9 @@ meanwhile, or a number added to the do-not-call list meanwhile stops it here (th
 waits again, and its slot is freed). The others get ticks from the pacer; a campaign whose next tick is far
 away sends its messages back to the queue with a delay instead of waiting in a Lambda. Each contact is
 claimed (``queued`` → ``dialling`` with its attempt number, conditional: a duplicate message finds it taken),
-then placed on its tick through ``place_call`` in this process, under the placement id of (campaign, row,
-attempt): a message delivered again after a crash finds the placement and never dials twice.
+and its placement recorded as held; then, on its tick, the placement is armed and sent (``send_placement``),
+under the placement id of (campaign, row, attempt): a message delivered again after a crash finds the
+placement, resumes it while it is held, and never dials twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
-from voiceagent.calls.placing import PlaceCallRequest, PlacementResult, prepare_placement, send_placement
+from voiceagent.calls.placing import (
+    PlaceCallRequest,
+    PlacementResult,
+    Prepared,
+    prepare_placement,
+    send_placement,
+)
 from voiceagent.campaigns.attempts import AttemptEnd, settle_attempts
 from voiceagent.campaigns.dispatch import dispatch
 from voiceagent.campaigns.models import CampaignSettings, DialMessage, placement_id
@@ -44,6 +51,9 @@ FEED = 20
 sweeper to be fed."""
 MAX_WAIT_SECONDS = 20.0
 """A campaign whose next tick is further away sends its messages back with a delay instead of sleeping."""
+ARM_LEAD_SECONDS = 0.1
+"""How long before its tick a held placement is armed (the one write between the wait and the POST); a
+crash after arming leaves the placement in doubt (it may have been sent), so this stays short."""
 
 
 @dataclass
@@ -204,61 +214,70 @@ def _grid(campaign: CampaignSettings, settings: Settings) -> PaceGrid:
     return PaceGrid.of(settings.account_calls_per_second, campaign.pace, settings.pacing_guard_ms)
 
 
+def _horizon(context: DialContext) -> float:
+    """How far ahead a tick may be for this batch to wait for it: never past the function's time (less a
+    margin for the last POST and its record), so a batch ends before the queue would deliver it again."""
+    return min(MAX_WAIT_SECONDS, context.remaining_seconds() - 10)
+
+
 def _pace_and_place(
     campaign: CampaignSettings, jobs: list[_Job], context: DialContext, report: DialReport
 ) -> None:
     repository = context.campaigns.campaigns
     grid = _grid(campaign, context.settings)
-    now = context.clock()
     hint = repository.next_tick(campaign.campaign_id)
-    wait = grid.start_of(hint) - now if hint is not None else 0.0
-    if wait > min(MAX_WAIT_SECONDS, context.remaining_seconds() - 10):
+    wait = grid.start_of(hint) - context.clock() if hint is not None else 0.0
+    if wait > _horizon(context):
         # Far behind others of this campaign: come back when its turn nears (the contacts stay queued).
         context.queue.send(
             [
                 DialMessage(campaign_id=j.message.campaign_id, row=j.message.row, attempt=j.message.attempt)
                 for j in jobs
             ],
-            delay_seconds=int(wait - 2),
+            delay_seconds=max(0, int(wait - 2)),
         )
         report.counts["paced"] += len(jobs)
         return
-    first = repository.reserve_ticks(
-        campaign.campaign_id, len(jobs), grid.stride, grid.first_tick(now), datetime.fromtimestamp(now, UTC)
-    )
-    if grid.start_of(first) - now > 1.0 + grid.tick_ms * grid.stride / 1000:
-        report.counts["paced"] += len(jobs)
-    owned: list[_Job] = []
-    lost: list[_Job] = []
-    for job, tick in zip(jobs, grid.ticks(first, len(jobs)), strict=True):
-        owner = placement_id(campaign.campaign_id, job.message.row, job.message.attempt)
-        if repository.claim_tick(tick, owner, datetime.fromtimestamp(now, UTC)):
-            job.tick = tick
-            owned.append(job)
-        else:
-            lost.append(job)
-    if lost:  # another campaign holds those ticks: try again at once, on fresh ones
-        report.counts["ticks_lost"] += len(lost)
-        context.queue.send([job.message for job in lost])
-    if not owned:
-        return
-    context.gateway()  # the Plivo client (and its token from SSM) before any tick, not inside one
-    with ThreadPoolExecutor(max_workers=len(owned), thread_name_prefix="dial") as pool:
-        outcomes = list(pool.map(lambda job: _place(campaign, job, grid, context), owned))
-    for job, outcome in zip(owned, outcomes, strict=True):
-        report.counts[outcome[0]] += 1
-        if outcome[1] is not None:
-            report.dial_times.append(outcome[1])
-        if outcome[0] == "late":
-            context.queue.send([job.message])  # claimed, never placed: the message resumes it
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="dial") as pool:
+        prepared = list(pool.map(lambda job: _prepare(campaign, job, context), jobs))
+        ready: list[tuple[_Job, Prepared]] = []
+        for job, (outcome, placement) in zip(jobs, prepared, strict=True):
+            if placement is None:
+                report.counts[outcome] += 1
+            else:
+                ready.append((job, placement))
+        if not ready:
+            return
+        # Ticks only now: the lead before the first covers their claims, not the preparation.
+        now = context.clock()
+        first = repository.reserve_ticks(
+            campaign.campaign_id,
+            len(ready),
+            grid.stride,
+            grid.first_tick(now),
+            datetime.fromtimestamp(now, UTC),
+        )
+        if grid.start_of(first) - now > 1.0 + grid.tick_ms * grid.stride / 1000:
+            report.counts["paced"] += len(ready)
+        context.gateway()  # the Plivo client (and its token from SSM) before any tick, not inside one
+        outcomes = list(
+            pool.map(
+                lambda entry: _fire(campaign, entry[0][0], entry[0][1], entry[1], grid, context),
+                zip(ready, grid.ticks(first, len(ready)), strict=True),
+            )
+        )
+    for (job, _), (outcome, sent_at) in zip(ready, outcomes, strict=True):
+        report.counts[outcome] += 1
+        if sent_at is not None:
+            report.dial_times.append(sent_at)
+        if outcome == "late":
+            context.queue.send([job.message])  # claimed and held, never sent: the message resumes it
 
 
-def _place(
-    campaign: CampaignSettings, job: _Job, grid: PaceGrid, context: DialContext
-) -> tuple[str, float | None]:
-    """Claim the contact, prepare the placement, wait for the tick, send it: (what happened, when it was
-    sent). A tick missed by more than the guard is not used: the placement is held and sent on a new tick
-    (``hold``/``rearm``, so it is still sent at most once)."""
+def _prepare(campaign: CampaignSettings, job: _Job, context: DialContext) -> tuple[str, Prepared | None]:
+    """Claim the contact and record its placement as held (``not_sent``): before its tick, so only the
+    POST is left to do on it, and a crash until then leaves nothing in doubt (the message resumes it).
+    The outcome when there is nothing to send."""
     repository, placements = context.campaigns.campaigns, context.calls.placements
     message = job.message
     key = placement_id(campaign.campaign_id, message.row, message.attempt)
@@ -273,14 +292,41 @@ def _place(
     except ValidationError as exc:  # e.g. the caller id itself: this contact cannot be called
         _not_placed(campaign, job, context, str(exc)[:200])
         return "not_placed", None
-    prepared = prepare_placement(request, placements=placements, settings=context.settings, now=now)
-    existing = prepared.existing  # a delivery before this one got that far: held, or maybe sent
-    if existing is not None and (existing.status != "not_sent" or not placements.rearm(key, now)):
+    prepared = prepare_placement(
+        request, placements=placements, settings=context.settings, now=now, held=True
+    )
+    existing = prepared.existing  # a delivery before this one got that far: held, or armed and maybe sent
+    if existing is not None and existing.status != "not_sent":
         return _record(campaign, job, context, existing), None
-    assert job.tick is not None
-    tick = job.tick
+    return "prepared", prepared
+
+
+def _fire(
+    campaign: CampaignSettings,
+    job: _Job,
+    prepared: Prepared,
+    tick: int,
+    grid: PaceGrid,
+    context: DialContext,
+) -> tuple[str, float | None]:
+    """Take the tick, arm the placement just before it (``not_sent`` → ``placed``, one dialer only), and
+    send it on it: (what happened, when it was sent). A tick another campaign holds, or one this thread
+    reached later than the guard (a slow container), is not used: the placement is held again and sent on
+    a new tick, so late calls never crowd the next ones and each is still sent at most once."""
+    placements = context.calls.placements
+    key = prepared.placement_id
+    claimed: int | None = (
+        tick
+        if context.campaigns.campaigns.claim_tick(tick, key, _now(context))
+        else _one_tick(campaign, grid, context, key)
+    )
     for _ in range(3):
-        start = grid.start_of(tick)
+        if claimed is None:
+            break
+        start = grid.start_of(claimed)
+        context.sleep_until(start - ARM_LEAD_SECONDS)
+        if not placements.rearm(key, _now(context)):
+            return "duplicates", None  # another delivery armed it: it sends and records it
         context.sleep_until(start)
         sent_at = context.clock()
         if sent_at - start <= grid.guard_ms / 1000:
@@ -295,10 +341,7 @@ def _place(
             )
             return _record(campaign, job, context, result), sent_at
         placements.hold(key, _now(context))  # late: not sent on this tick
-        fresh = _one_tick(campaign, grid, context, key)
-        if fresh is None or not placements.rearm(key, _now(context)):
-            break
-        tick = fresh
+        claimed = _one_tick(campaign, grid, context, key)
     return "late", None
 
 
@@ -308,7 +351,7 @@ def _one_tick(campaign: CampaignSettings, grid: PaceGrid, context: DialContext, 
         now = context.clock()
         moment = datetime.fromtimestamp(now, UTC)
         tick = repository.reserve_ticks(campaign.campaign_id, 1, grid.stride, grid.first_tick(now), moment)
-        if grid.start_of(tick) - now > MAX_WAIT_SECONDS:
+        if grid.start_of(tick) - now > _horizon(context):
             return None
         if repository.claim_tick(tick, owner, moment):
             return tick

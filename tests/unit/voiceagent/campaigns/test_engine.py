@@ -128,6 +128,90 @@ def test_calls_start_on_ticks_at_least_one_account_tick_apart(
     assert times[1] - times[0] >= tick - 1e-6  # epoch floats: microsecond resolution
 
 
+def _placement(campaign_id: str, row: int, attempt: int = 1) -> dict[str, Any]:
+    return open_store().placements.get(f"{campaign_id}-{row:07d}-{attempt}") or {}
+
+
+def test_a_tick_reached_late_is_not_used_and_the_call_goes_out_on_a_later_one(
+    aws_stack: Any, plivo: responses.RequestsMock
+) -> None:
+    created = _create(contacts_csv="number\n+14155550100\n")
+    clock = support.LateClock(support.at(NOON_NEW_YORK).now, late_waits=2)  # arming and the tick: late
+
+    report = support.dial(clock)
+
+    assert report.counts["dialled"] == 1
+    assert len(api.requests_to(plivo, "POST", api.CREATE_CALL)) == 1
+    assert len(clock.waits) == 4  # arm + tick (late: held), then arm + tick on a fresh one
+    fresh_tick = clock.waits[3]
+    assert fresh_tick > clock.waits[1] + clock.late_by - 1e-6
+    assert 0 <= report.dial_times[0] - fresh_tick <= get_settings().pacing_guard_ms / 1000
+    assert _placement(created.campaign_id, 2)["state"] != "not_sent"
+
+
+def test_a_call_late_for_every_tick_is_held_and_its_message_resumes_it_once(
+    aws_stack: Any, plivo: responses.RequestsMock
+) -> None:
+    created = _create(contacts_csv="number\n+14155550100\n")
+    clock = support.LateClock(support.at(NOON_NEW_YORK).now, late_waits=6)
+
+    report = support.dial(clock)
+
+    assert report.counts["late"] == 1
+    assert api.requests_to(plivo, "POST", api.CREATE_CALL) == []
+    assert _placement(created.campaign_id, 2)["state"] == "not_sent"
+    (contact,) = support.contacts_of(created.campaign_id)
+    assert contact["state"] == "dialling"
+    assert "placement_status" not in contact
+    resumed = support.dial(support.at(NOON_NEW_YORK))  # the message it sent back
+    assert resumed.counts["dialled"] == 1
+    assert len(api.requests_to(plivo, "POST", api.CREATE_CALL)) == 1
+
+
+def test_a_dialer_that_dies_before_arming_leaves_nothing_in_doubt(
+    aws_stack: Any, plivo: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = _create()
+    messages = support.drain()
+
+    def died(*_: Any) -> None:
+        raise RuntimeError("container gone")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("voiceagent.campaigns.dialer._fire", died)
+        crashed = support.dial(support.at(NOON_NEW_YORK), messages)
+    assert len(crashed.failed_message_ids) == 2
+    assert {_placement(created.campaign_id, row)["state"] for row in (2, 3)} == {"not_sent"}
+
+    again = support.dial(support.at(NOON_NEW_YORK), messages)  # the batch, after its visibility timeout
+
+    assert again.counts["dialled"] == 2
+    assert len(api.requests_to(plivo, "POST", api.CREATE_CALL)) == 2
+
+
+def test_a_placement_armed_when_its_dialer_died_is_never_sent_again(
+    aws_stack: Any, plivo: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = _create(contacts_csv="number\n+14155550100\n")
+    messages = support.drain()
+    clock = support.at(NOON_NEW_YORK)
+
+    def died_after_arming(*_: Any, **__: Any) -> None:
+        raise RuntimeError("container gone")  # armed, then gone: the POST may or may not have left
+
+    with monkeypatch.context() as patch:
+        patch.setattr("voiceagent.campaigns.dialer.send_placement", died_after_arming)
+        support.dial(clock, messages)
+    assert _placement(created.campaign_id, 2)["state"] == "placed"
+
+    again = support.dial(clock, messages)
+
+    assert again.counts["repeated"] == 1
+    assert api.requests_to(plivo, "POST", api.CREATE_CALL) == []
+    (contact,) = support.contacts_of(created.campaign_id)
+    assert contact["placement_status"] == "unconfirmed"  # the sweeper settles it after the attempt timeout
+
+
 def test_an_outcome_settles_its_attempt_once_and_retries_as_the_rule_says(
     aws_stack: Any, plivo: responses.RequestsMock
 ) -> None:
