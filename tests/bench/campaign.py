@@ -87,6 +87,8 @@ async def run(contacts: int, pace: float, crash: bool, timeout: float) -> dict[s
 
     guard_ms = int(os.environ.get("PACING_GUARD_MS", Settings.model_fields["pacing_guard_ms"].default))
     os.environ.setdefault("LOCAL_SWEEP_SECONDS", "2")
+    if crash:  # a placement armed when the dialer died waits this long (the least allowed) for word from Plivo
+        os.environ.setdefault("CAMPAIGN_ATTEMPT_TIMEOUT_SECONDS", "180")
     stack = LocalStack(LocalConfig.from_env(ephemeral=True, simulated_only=True))
     loop = asyncio.get_running_loop()
     try:
@@ -116,7 +118,10 @@ async def run(contacts: int, pace: float, crash: bool, timeout: float) -> dict[s
             status = await loop.run_in_executor(None, _api, base, "GET", f"/campaigns/{campaign_id}")
             if status["status"] in ("completed", "cancelled"):
                 break
+            if int(time.time() - started) % 10 == 0:
+                print(_progress(started, stack, status), file=sys.stderr, flush=True)
             await asyncio.sleep(1)
+        print(_progress(started, stack, status), file=sys.stderr, flush=True)
         finished = time.time()
         results = await loop.run_in_executor(None, _api, base, "GET", f"/campaigns/{campaign_id}/results.csv")
         sent = await loop.run_in_executor(None, _sent_times, stack, campaign_id)
@@ -161,6 +166,15 @@ async def run(contacts: int, pace: float, crash: bool, timeout: float) -> dict[s
         "callback_failures": len(stack.plivo.failed_deliveries),
         "failed_invocations": stack.gateway.failed_invocations,
     }
+
+
+def _progress(started: float, stack: LocalStack, status: dict[str, Any]) -> str:
+    """One line on stderr every ten seconds: the run is alive, and how far it is."""
+    results = status.get("results") or {}
+    return (
+        f"{time.time() - started:6.0f} s  calls placed {len(stack.plivo.creates):5d}  contacts done "
+        f"{sum(results.values()):5d}  {status.get('status')}"
+    )
 
 
 def _settled_by(campaign_id: str) -> Counter[str]:

@@ -177,6 +177,55 @@ def _cheap_retention_check() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = valid  # type: ignore[method-assign]
 
 
+def _cheap_send_check() -> None:
+    """Each message sent builds every attribute of its queue (counting all its messages again) to read
+    one: whether a FIFO queue deduplicates by content. The same answer, read directly, while a send runs."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    full = Queue.attributes
+    send = SQSBackend.send_message
+
+    def dedup_only(queue: Queue) -> dict[str, Any]:
+        if not queue.fifo_queue:  # type: ignore[attr-defined]
+            return {}
+        return {"ContentBasedDeduplication": str(bool(queue.content_based_deduplication)).lower()}  # type: ignore[attr-defined]
+
+    def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+        Queue.attributes = property(dedup_only)  # type: ignore[assignment,method-assign]
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            Queue.attributes = full  # type: ignore[method-assign]
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+
+
+def _no_table_sort_per_query() -> None:
+    """moto answers every query by first sorting the whole table by primary key, then keeping the matches
+    and sorting those again by the key the query reads (an index's, or the table's): the first sort is
+    thrown away, and with a campaign's thousands of items it was the costliest part of each query. Queries
+    skip it; the order of what they return is the second sort's, as before."""
+    import types
+
+    from moto.dynamodb.models.table import Table
+
+    query = Table.query
+
+    def unsorted_items(self: Table) -> list[Any]:
+        if not self.range_key_attr:
+            return list(self.items.values())
+        return [item for items in self.items.values() for item in items.values()]  # type: ignore[union-attr]
+
+    def query_unsorted(self: Table, *args: Any, **kwargs: Any) -> Any:
+        self.all_items = types.MethodType(unsorted_items, self)  # type: ignore[method-assign]
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query_unsorted  # type: ignore[method-assign]
+
+
 def _fast_transactions() -> None:
     """moto backs a transaction up by deep-copying the whole table once per item it writes, so a campaign's
     transactions (a few contacts and the campaign's state) cost seconds once the table holds thousands of
@@ -294,6 +343,8 @@ def main(host: str, port: int, dynamodb_port: int) -> None:
 
     _cache_moto_lookups()
     _cheap_retention_check()
+    _cheap_send_check()
+    _no_table_sort_per_query()
     _fast_transactions()
     _share_table_streams()
     _stream_only_what_the_mapping_passes()

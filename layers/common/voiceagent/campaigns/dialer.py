@@ -52,8 +52,28 @@ sweeper to be fed."""
 MAX_WAIT_SECONDS = 20.0
 """A campaign whose next tick is further away sends its messages back with a delay instead of sleeping."""
 ARM_LEAD_SECONDS = 0.1
-"""How long before its tick a held placement is armed (the one write between the wait and the POST); a
-crash after arming leaves the placement in doubt (it may have been sent), so this stays short."""
+"""The least time before its tick at which a held placement is armed (the one write between the wait and
+the POST). A crash after arming leaves the placement in doubt (it may have been sent), so the lead stays
+short: it grows only when the store is slow (``ArmLead``)."""
+MAX_ARM_LEAD_SECONDS = 1.0
+
+
+@dataclass
+class ArmLead:
+    """How long before a tick to arm: three times the arming write's recent latency in this container (a
+    moving average), between ``ARM_LEAD_SECONDS`` and ``MAX_ARM_LEAD_SECONDS``, so a slow store (throttling,
+    a loaded machine) does not push the POST past its tick's guard."""
+
+    latency: float = 0.0
+
+    def seconds(self) -> float:
+        return min(MAX_ARM_LEAD_SECONDS, max(ARM_LEAD_SECONDS, 3 * self.latency))
+
+    def observe(self, seconds: float) -> None:
+        self.latency += (seconds - self.latency) / 8
+
+
+ARM_LEAD = ArmLead()
 
 
 @dataclass
@@ -324,8 +344,11 @@ def _fire(
         if claimed is None:
             break
         start = grid.start_of(claimed)
-        context.sleep_until(start - ARM_LEAD_SECONDS)
-        if not placements.rearm(key, _now(context)):
+        context.sleep_until(start - ARM_LEAD.seconds())
+        arming = time.monotonic()
+        armed = placements.rearm(key, _now(context))
+        ARM_LEAD.observe(time.monotonic() - arming)
+        if not armed:
             return "duplicates", None  # another delivery armed it: it sends and records it
         context.sleep_until(start)
         sent_at = context.clock()

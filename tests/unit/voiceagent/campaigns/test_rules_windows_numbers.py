@@ -1,5 +1,5 @@
 """The campaign engine's pure rules, with fixed clocks: calling windows across daylight-saving changes, retry
-rules per outcome, number normalisation and its refusals."""
+rules per outcome, number normalisation and its refusals, the pacing grid and the arming lead."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from voiceagent.campaigns.dialer import ARM_LEAD_SECONDS, MAX_ARM_LEAD_SECONDS, ArmLead
 from voiceagent.campaigns.numbers import InvalidNumber, normalise
+from voiceagent.campaigns.pacing import PaceGrid
 from voiceagent.campaigns.rules import AttemptResult, RetryRule, RetryRules, next_attempt_at
 from voiceagent.campaigns.windows import CallingWindow, UnknownTimeZone, zone
 
@@ -171,3 +173,34 @@ def test_numbers_are_normalised_to_e164(text: str, country: str | None, number: 
 def test_numbers_that_cannot_be_dialled_say_why(text: str, country: str | None, reason: str) -> None:
     with pytest.raises(InvalidNumber, match=reason):
         normalise(text, country)
+
+
+def test_the_arm_lead_follows_the_stores_latency_within_its_bounds() -> None:
+    lead = ArmLead()
+    assert lead.seconds() == ARM_LEAD_SECONDS
+    for _ in range(40):
+        lead.observe(0.2)  # a slow store: arm 3 x 200 ms ahead
+    assert lead.seconds() == pytest.approx(0.6, abs=0.01)
+    for _ in range(40):
+        lead.observe(5.0)
+    assert lead.seconds() == MAX_ARM_LEAD_SECONDS
+    for _ in range(80):
+        lead.observe(0.005)
+    assert lead.seconds() == ARM_LEAD_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("account", "pace", "guard_ms"), [(50, 50, 20), (50, 7, 20), (2, 1, 100), (10, 3, 0)]
+)
+def test_calls_sent_within_the_guard_of_their_ticks_never_exceed_the_pace_in_any_second(
+    account: float, pace: float, guard_ms: int
+) -> None:
+    grid = PaceGrid.of(account, pace, guard_ms)
+    ticks = grid.ticks(grid.first_tick(1_780_000_000.0), 200)
+    latest = [grid.start_of(tick) + guard_ms / 1000 for tick in ticks]  # each as late as allowed
+    earliest = [grid.start_of(tick) for tick in ticks]
+    allowed = min(account, pace)
+    for index in range(len(ticks) - int(allowed)):
+        # the (allowed + 1)-th call after one sent at its latest still starts a second or more later
+        assert earliest[index + int(allowed)] - latest[index] >= 1.0 - 1e-9
+    assert grid.calls_per_second <= allowed
