@@ -33,6 +33,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         observability.add("CampaignAttemptsSwept", counts["settled"])
     if counts["retries"]:
         observability.add("CampaignRetriesScheduled", counts["retries"])
+    if counts["resent"]:
+        observability.add("CampaignPlacementsResent", counts["resent"])
     if counts["window_deferred"]:
         observability.add("CampaignWindowDeferred", counts["window_deferred"])
     logger.info("sweep", extra={"counts": dict(counts)})

@@ -155,11 +155,13 @@ def _cache_moto_lookups() -> None:
     from moto.core import responses
 
     modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
-    responses.method_names_from_class = functools.lru_cache(maxsize=None)(  # type: ignore[assignment]
-        responses.method_names_from_class
-    )
-    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ng.ext.parse)  # moto.events.utils
+    cached = {
+        (backends, "list_of_moto_modules"): lambda: modules,
+        (responses, "method_names_from_class"): functools.cache(vars(responses)["method_names_from_class"]),
+        (jsonpath_ng.ext, "parse"): functools.lru_cache(maxsize=1024)(vars(jsonpath_ng.ext)["parse"]),
+    }
+    for (module, name), replacement in cached.items():
+        setattr(module, name, replacement)
 
 
 def _cheap_retention_check() -> None:
@@ -186,7 +188,7 @@ def _cheap_send_check() -> None:
     send = SQSBackend.send_message
 
     def dedup_only(queue: Queue) -> dict[str, Any]:
-        if not queue.fifo_queue:  # type: ignore[attr-defined]
+        if not queue.fifo_queue:
             return {}
         return {"ContentBasedDeduplication": str(bool(queue.content_based_deduplication)).lower()}  # type: ignore[attr-defined]
 
@@ -214,7 +216,7 @@ def _no_table_sort_per_query() -> None:
     def unsorted_items(self: Table) -> list[Any]:
         if not self.range_key_attr:
             return list(self.items.values())
-        return [item for items in self.items.values() for item in items.values()]  # type: ignore[union-attr]
+        return [item for items in self.items.values() for item in items.values()]
 
     def query_unsorted(self: Table, *args: Any, **kwargs: Any) -> Any:
         self.all_items = types.MethodType(unsorted_items, self)  # type: ignore[method-assign]

@@ -27,6 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urldefrag, urlencode, urlsplit
 from xml.etree import ElementTree
@@ -199,6 +200,7 @@ class SimCall:
     """Set once the hangup callback has been delivered."""
     hangup_cause: tuple[str, str, int, str] | None = None
     answered_at: float | None = None
+    ended_at: float | None = None
     streams_started: int = 0
     transferred_to: str | None = None
     machine_detection_posts: int = 0
@@ -684,6 +686,7 @@ class PlivoSimulator:
         if call.ended.is_set():
             return
         call.ended.set()
+        call.ended_at = time.time()
         call.hangup_cause = cause
         stream = self.streams.pop(call.call_uuid, None)
         if stream is not None:
@@ -756,6 +759,7 @@ class PlivoSimulator:
         app = web.Application()
         base = "/v1/Account/{auth_id}/Call/"
         app.router.add_post(base, self._guarded(self._create, "create"))
+        app.router.add_get(base, self._guarded(self._list))
         app.router.add_delete(base + "{call_uuid}/", self._guarded(self._hangup, "hangup"))
         app.router.add_post(base + "{call_uuid}/", self._guarded(self._update, "transfer"))
         app.router.add_delete(
@@ -763,6 +767,37 @@ class PlivoSimulator:
         )
         app.router.add_get("/v1/Account/{auth_id}/", self._guarded(self._account))
         return app
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """GET Call/: ended calls (records, ``end_time__gte``), or ``status=live`` / ``queued`` ids, by
+        ``to_number`` and ``from_number`` (digits, as Plivo writes them)."""
+        query = request.query
+
+        def digits(number: object) -> str:
+            return str(number).lstrip("+")
+
+        matching = [
+            call
+            for call in self.calls.values()
+            if digits(call.params.get("to")) == query.get("to_number", digits(call.params.get("to")))
+            and digits(call.params.get("from")) == query.get("from_number", digits(call.params.get("from")))
+        ]
+        status = query.get("status")
+        if status == "live":
+            return web.json_response({"calls": [c.call_uuid for c in matching if not c.ended.is_set()]})
+        if status == "queued":
+            return web.json_response({"calls": []})  # a simulated call is live from its create
+        since = query.get("end_time__gte")
+        earliest = (
+            datetime.strptime(since, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() if since else 0.0
+        )
+        ended = [c for c in matching if c.ended_at is not None and c.ended_at >= earliest]
+        return web.json_response(
+            {
+                "meta": {"count": len(ended), "limit": 20, "offset": 0},
+                "objects": [{"call_uuid": c.call_uuid, "to_number": digits(c.params["to"])} for c in ended],
+            }
+        )
 
     async def _account(self, request: web.Request) -> web.Response:
         """GET Account/{auth_id}/: the read-only call `voiceagent doctor` proves the credentials with."""

@@ -254,7 +254,7 @@ def _pace_and_place(
                 DialMessage(campaign_id=j.message.campaign_id, row=j.message.row, attempt=j.message.attempt)
                 for j in jobs
             ],
-            delay_seconds=max(0, int(wait - 2)),
+            delay_seconds=int(wait - 2),  # DialQueue keeps it within 0..900 s
         )
         report.counts["paced"] += len(jobs)
         return

@@ -10,7 +10,9 @@ contact whose check time passed —
   outcome (its event was lost). A call still live waits (checked again later), up to the stream timeout.
   No call at all after the attempt timeout means Plivo never called back about it and, its ring timeout long
   past, is surely not calling: ``lost``, retried under the ``failed`` rule. A refused placement is
-  ``not_placed``. Nothing is ever dialled again while Plivo might still be calling;
+  ``not_placed``. A placement in doubt (armed when its dialer died, or unconfirmed) is first checked with
+  Plivo: if Plivo lists no such call, it was never sent, and is sent now, once. Nothing is ever dialled
+  again while Plivo might still be calling;
 - and a campaign with nothing left is completed.
 """
 
@@ -28,11 +30,15 @@ from voiceagent.campaigns.models import CampaignSettings, DialMessage
 from voiceagent.campaigns.queue import DialQueue
 from voiceagent.campaigns.rules import AttemptResult
 from voiceagent.clock import iso, parse_iso
+from voiceagent.plivo.rest import Deadline, PlivoApiError, PlivoGateway, plivo_gateway
 from voiceagent.settings import Settings
 from voiceagent.store import CampaignStore, Store
 from voiceagent.store.states import CallState
 
 logger = Logger(child=True)
+LOOKUP_SLACK = timedelta(minutes=1)
+"""How far before an attempt's claim Plivo's records are read (clocks differ; a wider window only makes
+the check more careful)."""
 CHECK_EVERY = timedelta(seconds=60)
 """How often an attempt in flight is checked against the stored call (its event may have been lost): a
 completed call is settled at its first check, a missing one only after the attempt timeout."""
@@ -46,6 +52,7 @@ def sweep(
     settings: Settings,
     campaign_settings: Callable[[str], CampaignSettings | None],
     now: datetime,
+    gateway: Callable[[], PlivoGateway] = plivo_gateway,
 ) -> Counter[str]:
     counts: Counter[str] = Counter()
     for campaign_id in campaigns.campaigns.active_campaigns():
@@ -54,7 +61,13 @@ def sweep(
             continue
         try:
             counts += sweep_campaign(
-                campaign, calls=calls, campaigns=campaigns, queue=queue, settings=settings, now=now
+                campaign,
+                calls=calls,
+                campaigns=campaigns,
+                queue=queue,
+                settings=settings,
+                now=now,
+                gateway=gateway,
             )
         except Exception:
             logger.exception("sweeping a campaign failed", extra={"campaign_id": campaign_id})
@@ -70,6 +83,7 @@ def sweep_campaign(
     queue: DialQueue,
     settings: Settings,
     now: datetime,
+    gateway: Callable[[], PlivoGateway] = plivo_gateway,
 ) -> Counter[str]:
     counts: Counter[str] = Counter()
     repository = campaigns.campaigns
@@ -95,6 +109,11 @@ def sweep_campaign(
             counts["resumed"] += 1
             continue
         end = _attempt_end(contact, calls, now=now, timeout=timeout, longest_call=longest_call)
+        if end is not None and end.result is AttemptResult.LOST and _never_sent(contact, calls, gateway, now):
+            queue.send([DialMessage(campaign_id=campaign.campaign_id, row=entry.row, attempt=attempt)])
+            repository.unplace(campaign.campaign_id, entry.row, attempt, iso(now + CHECK_EVERY), now)
+            counts["resent"] += 1
+            continue
         if end is None:
             repository.recheck(campaign.campaign_id, entry.row, "dialling", iso(now + CHECK_EVERY), now)
             counts["still_live"] += 1
@@ -115,6 +134,33 @@ def sweep_campaign(
     if repository.complete_if_done(campaign.campaign_id, now):
         counts["completed"] += 1
     return counts
+
+
+def _never_sent(
+    contact: dict[str, object], calls: Store, gateway: Callable[[], PlivoGateway], now: datetime
+) -> bool:
+    """A placement in doubt (its dialer died after arming it, or Plivo's answer was lost) with no word
+    from Plivo: when Plivo lists no call to the number from the caller id since the attempt began (ended,
+    live or queued), it was never sent, and is released to be sent once after all (True). Any call listed,
+    or a failed lookup, leaves it ``lost``: nobody is dialled twice."""
+    placement_id = str(contact.get("placement_id"))
+    placement = calls.placements.get(placement_id) or {}
+    if placement.get("state") not in ("placed", "unconfirmed"):
+        return False
+    claimed = parse_iso(str(contact.get("claimed_at") or iso(now)))
+    try:
+        listed = gateway().calls_to(
+            str(placement["to_number"]),
+            str(placement["from_number"]),
+            claimed - LOOKUP_SLACK,
+            deadline=Deadline.after(10.0),
+        )
+    except (PlivoApiError, KeyError):
+        logger.warning(
+            "a placement in doubt could not be checked with Plivo", extra={"placement_id": placement_id}
+        )
+        return False
+    return listed == 0 and calls.placements.release(placement_id, now)
 
 
 def _attempt_end(

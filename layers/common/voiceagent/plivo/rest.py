@@ -17,7 +17,8 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -306,6 +307,47 @@ class PlivoGateway:
         )
         detail = {name: str(getattr(response, name, "") or "") for name in ("name", "account_type")}
         return ApiResult("ok", attempts, detail)
+
+    def calls_to(self, to_number: str, from_number: str, since: datetime, *, deadline: Deadline) -> int:
+        """How many calls Plivo knows from ``from_number`` to ``to_number`` since ``since``: ended ones (its
+        call records), live ones and queued ones (``GET Call/`` with ``status`` unset, ``live``,
+        ``queued``). Reads only, retried like any read; how a placement in doubt is settled."""
+        found = 0
+        for status in (None, "live", "queued"):
+            params = {"to_number": to_number.lstrip("+"), "from_number": from_number.lstrip("+")}
+            if status is None:
+                params["end_time__gte"] = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            else:
+                params["status"] = status
+            listed, _ = self._call(
+                f"list_calls_{status or 'ended'}",
+                partial(self._get_calls, params),
+                deadline=deadline,
+                ambiguous_ok=True,
+            )
+            found += len(listed)
+        return found
+
+    def _get_calls(self, params: dict[str, str]) -> list[Any]:
+        """One ``GET Call/``: the calls it lists (records under ``objects``, live or queued ids under
+        ``calls``)."""
+        from plivo import exceptions as plivo_errors
+        from plivo.rest import client as plivo_rest_client
+
+        auth_id = self._client.session.auth[0]
+        url = f"{plivo_rest_client.API_VOICE_BASE_URI}/{auth_id}/Call/"
+        response = self._client.session.get(
+            url, params=params, timeout=(min(CONNECT_TIMEOUT, self._request_timeout), self._request_timeout)
+        )
+        if response.status_code >= 400:
+            raise plivo_errors.PlivoRestError(
+                f"Received status code {response.status_code}: {response.text[:200]}"
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise plivo_errors.PlivoRestError(f"GET Call/ answered no JSON: {response.text[:200]}") from exc
+        return list(body.get("objects") or body.get("calls") or [])
 
     def _post_call(self, payload: dict[str, Any]) -> Any:
         """Exactly one POST to Plivo's create-call endpoint, on the SDK's session (its Basic auth and headers;

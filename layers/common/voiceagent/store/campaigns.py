@@ -302,6 +302,21 @@ class CampaignRepository:
         )
         return response is not None
 
+    def unplace(self, campaign_id: str, row: int, attempt: int, check_at: str, now: datetime) -> bool:
+        """Attempt ``attempt`` was never sent after all (Plivo knows no such call): forget what placing it
+        gave, so the dial message resumes it, and check it again at ``check_at``."""
+        update = Update(now)
+        for name in ("placement_status", "request_uuid", "placed_at"):
+            update.remove(name)
+        update.set(keys.SWEEP_SK, keys.sweep_sort_key(check_at, row))
+        response = self._table.update_if(
+            keys.contact_key(campaign_id, row),
+            update,
+            f"{update.name('state')} = :dialling AND {update.name('attempts')} = :attempt",
+            values={":dialling": "dialling", ":attempt": attempt},
+        )
+        return response is not None
+
     def recheck(self, campaign_id: str, row: int, expected: str, check_at: str, now: datetime) -> bool:
         """Push a contact's next check later (it is legitimately still queued or in a live call)."""
         update = Update(now)

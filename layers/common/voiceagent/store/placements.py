@@ -84,6 +84,11 @@ class PlacementRepository:
         """A held placement will be sent on a new tick: ``not_sent`` → ``placed`` (for one dialer only)."""
         return self._move(placement_id, "not_sent", "placed", now)
 
+    def release(self, placement_id: str, now: datetime) -> bool:
+        """A placement in doubt (armed or unconfirmed) that Plivo lists no call for was never sent:
+        ``placed``/``unconfirmed`` → ``not_sent``, so it can be sent (once) after all."""
+        return any(self._move(placement_id, doubt, "not_sent", now) for doubt in ("placed", "unconfirmed"))
+
     def _move(self, placement_id: str, expected: str, state: str, now: datetime) -> bool:
         update = Update(now)
         update.set("state", state)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import responses
+from responses import matchers
 
 from tests.support import campaigns as support
 from tests.support import plivo_api as api
@@ -210,6 +211,104 @@ def test_a_placement_armed_when_its_dialer_died_is_never_sent_again(
     assert api.requests_to(plivo, "POST", api.CREATE_CALL) == []
     (contact,) = support.contacts_of(created.campaign_id)
     assert contact["placement_status"] == "unconfirmed"  # the sweeper settles it after the attempt timeout
+
+
+def _in_doubt(monkeypatch: pytest.MonkeyPatch) -> tuple[str, support.FakeClock]:
+    """One contact whose placement was armed when its dialer died, redelivered (unconfirmed), and the
+    attempt timeout past."""
+    created = _create(
+        contacts_csv="number\n+14155550100\n", retry={"failed": {"delay_seconds": 60, "attempts": 1}}
+    )
+    messages = support.drain()
+    clock = support.at(NOON_NEW_YORK)
+
+    def died_after_arming(*_: Any, **__: Any) -> None:
+        raise RuntimeError("container gone")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("voiceagent.campaigns.dialer.send_placement", died_after_arming)
+        support.dial(clock, messages)
+    support.dial(clock, messages)
+    clock.now += get_settings().campaign_attempt_timeout_seconds + 60
+    return created.campaign_id, clock
+
+
+def _sweep(clock: support.FakeClock) -> Counter[str]:
+    return sweep(
+        calls=open_store(),
+        campaigns=open_campaign_store(),
+        queue=support.queue(),
+        settings=get_settings(),
+        campaign_settings=campaign_settings,
+        now=clock.moment,
+    )
+
+
+def _plivo_lists(plivo: responses.RequestsMock, ended: list[dict[str, Any]], live: list[str]) -> None:
+    plivo.get(
+        api.CREATE_CALL,
+        match=[matchers.query_param_matcher({"status": "live"}, strict_match=False)],
+        json={"calls": live},
+    )
+    plivo.get(
+        api.CREATE_CALL,
+        match=[matchers.query_param_matcher({"status": "queued"}, strict_match=False)],
+        json={"calls": []},
+    )
+    plivo.get(api.CREATE_CALL, json={"meta": {"count": len(ended)}, "objects": ended})
+
+
+def test_a_placement_in_doubt_that_plivo_never_saw_is_sent_once_after_all(
+    aws_stack: Any, plivo: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_id, clock = _in_doubt(monkeypatch)
+    _plivo_lists(plivo, ended=[], live=[])
+
+    counts = _sweep(clock)
+
+    assert counts["resent"] == 1
+    assert counts["settled"] == 0
+    lookups = [call.request for call in plivo.calls if call.request.method == "GET"]
+    assert len(lookups) == 3  # ended, live and queued calls
+    assert all("to_number=14155550100" in str(request.url) for request in lookups)
+    assert _placement(campaign_id, 2)["state"] == "not_sent"
+    resumed = support.dial(clock)  # the message the sweeper sent
+    assert resumed.counts["dialled"] == 1
+    assert len(api.requests_to(plivo, "POST", api.CREATE_CALL)) == 1
+    (contact,) = support.contacts_of(campaign_id)
+    assert (contact["state"], contact["attempts"]) == ("dialling", 1)
+
+
+@pytest.mark.parametrize("listed", ["ended", "live"])
+def test_a_placement_in_doubt_that_plivo_lists_a_call_for_is_settled_lost_not_sent_again(
+    aws_stack: Any, plivo: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, listed: str
+) -> None:
+    campaign_id, clock = _in_doubt(monkeypatch)
+    if listed == "ended":
+        _plivo_lists(plivo, ended=[{"call_uuid": "c-1", "to_number": "14155550100"}], live=[])
+    else:
+        _plivo_lists(plivo, ended=[], live=["c-1"])
+
+    counts = _sweep(clock)
+
+    assert (counts["resent"], counts["settled"]) == (0, 1)
+    assert api.requests_to(plivo, "POST", api.CREATE_CALL) == []
+    (contact,) = support.contacts_of(campaign_id)
+    assert (contact["state"], contact["result"]) == ("done", "lost")
+
+
+@pytest.mark.parametrize(("status", "body"), [(500, '{"error": "down"}'), (200, "<html>maintenance</html>")])
+def test_a_placement_in_doubt_stays_lost_when_plivo_cannot_be_asked(
+    aws_stack: Any, plivo: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, status: int, body: str
+) -> None:
+    campaign_id, clock = _in_doubt(monkeypatch)
+    plivo.get(api.CREATE_CALL, body=body, status=status)
+
+    counts = _sweep(clock)
+
+    assert (counts["resent"], counts["settled"]) == (0, 1)
+    assert api.requests_to(plivo, "POST", api.CREATE_CALL) == []
+    assert _placement(campaign_id, 2)["state"] == "placed"
 
 
 def test_an_outcome_settles_its_attempt_once_and_retries_as_the_rule_says(
