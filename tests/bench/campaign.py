@@ -87,7 +87,7 @@ async def run(contacts: int, pace: float, crash: bool, timeout: float) -> dict[s
 
     guard_ms = int(os.environ.get("PACING_GUARD_MS", Settings.model_fields["pacing_guard_ms"].default))
     os.environ.setdefault("LOCAL_SWEEP_SECONDS", "2")
-    if crash:  # a placement armed when the dialer died waits this long (the least allowed) for word from Plivo
+    if crash:  # a placement armed when the dialer died waits this long (the least allowed) for Plivo
         os.environ.setdefault("CAMPAIGN_ATTEMPT_TIMEOUT_SECONDS", "180")
     stack = LocalStack(LocalConfig.from_env(ephemeral=True, simulated_only=True))
     loop = asyncio.get_running_loop()
@@ -162,6 +162,10 @@ async def run(contacts: int, pace: float, crash: bool, timeout: float) -> dict[s
         "results": status.get("results"),
         "outcomes": status.get("outcomes"),
         "attempts_settled_by": dict(settled_by),
+        "placements_in_doubt_checked_with_plivo": sum(
+            1 for method, path in stack.plivo.rest_requests if method == "GET" and path.endswith("/Call/")
+        )
+        // 3,
         "callbacks_lost": stack.plivo.lost_callbacks,
         "callback_failures": len(stack.plivo.failed_deliveries),
         "failed_invocations": stack.gateway.failed_invocations,
