@@ -110,8 +110,9 @@ def sweep_campaign(
             continue
         end = _attempt_end(contact, calls, now=now, timeout=timeout, longest_call=longest_call)
         if end is not None and end.result is AttemptResult.LOST and _never_sent(contact, calls, gateway, now):
-            queue.send([DialMessage(campaign_id=campaign.campaign_id, row=entry.row, attempt=attempt)])
+            # Unplaced first, so the message finds it resumable (a crash between: the next sweep sends it).
             repository.unplace(campaign.campaign_id, entry.row, attempt, iso(now + CHECK_EVERY), now)
+            queue.send([DialMessage(campaign_id=campaign.campaign_id, row=entry.row, attempt=attempt)])
             counts["resent"] += 1
             continue
         if end is None:
