@@ -105,7 +105,6 @@ class _Job:
     message: DialMessage
     contact: dict[str, Any]
     resume: bool
-    tick: int | None = None
 
 
 def _now(context: DialContext) -> datetime:
