@@ -788,9 +788,14 @@ class PlivoSimulator:
         if status == "queued":
             return web.json_response({"calls": []})  # a simulated call is live from its create
         since = query.get("end_time__gte")
-        earliest = (
-            datetime.strptime(since, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() if since else 0.0
-        )
+        try:
+            earliest = (
+                datetime.strptime(since, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+                if since
+                else 0.0
+            )
+        except ValueError:
+            return web.json_response({"error": "end_time__gte must be YYYY-MM-DD HH:MM:SS"}, status=400)
         ended = [c for c in matching if c.ended_at is not None and c.ended_at >= earliest]
         return web.json_response(
             {
