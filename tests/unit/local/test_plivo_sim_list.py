@@ -31,6 +31,7 @@ def _simulator(*calls: tuple[str, float | None]) -> PlivoSimulator:
 def _list(sim: PlivoSimulator, query: str) -> tuple[int, dict[str, Any]]:
     request = make_mocked_request("GET", f"/v1/Account/MAXXXXXXXXXXXXXXXXXX/Call/?{query}")
     response = asyncio.run(sim._list(request))
+    assert isinstance(response.body, bytes)
     return response.status, json.loads(response.body)
 
 
