@@ -332,17 +332,8 @@ class PlivoGateway:
         """One ``GET Call/``: the calls it lists (records under ``objects``, live or queued ids under
         ``calls``)."""
         from plivo import exceptions as plivo_errors
-        from plivo.rest import client as plivo_rest_client
 
-        auth_id = self._client.session.auth[0]
-        url = f"{plivo_rest_client.API_VOICE_BASE_URI}/{auth_id}/Call/"
-        response = self._client.session.get(
-            url, params=params, timeout=(min(CONNECT_TIMEOUT, self._request_timeout), self._request_timeout)
-        )
-        if response.status_code >= 400:
-            raise plivo_errors.PlivoRestError(
-                f"Received status code {response.status_code}: {response.text[:200]}"
-            )
+        response = self._calls_endpoint("get", params=params)
         try:
             body = response.json()
         except ValueError as exc:
@@ -350,24 +341,32 @@ class PlivoGateway:
         return list(body.get("objects") or body.get("calls") or [])
 
     def _post_call(self, payload: dict[str, Any]) -> Any:
-        """Exactly one POST to Plivo's create-call endpoint, on the SDK's session (its Basic auth and headers;
-        its adapters never retry), mapping the status the way the SDK does."""
+        """Exactly one POST to Plivo's create-call endpoint (see ``_calls_endpoint``)."""
+        response = self._calls_endpoint("post", json=payload)
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _calls_endpoint(self, method: str, **arguments: Any) -> Any:
+        """One request to Plivo's ``Call/`` endpoint on the SDK's session (its Basic auth and headers; its
+        adapters never retry), a status of 400 or more mapped to the error the SDK raises."""
         from plivo import exceptions as plivo_errors
         from plivo.rest import client as plivo_rest_client
 
         auth_id = self._client.session.auth[0]
         url = f"{plivo_rest_client.API_VOICE_BASE_URI}/{auth_id}/Call/"
-        response = self._client.session.post(
-            url, json=payload, timeout=(min(CONNECT_TIMEOUT, self._request_timeout), self._request_timeout)
+        response = self._client.session.request(
+            method,
+            url,
+            timeout=(min(CONNECT_TIMEOUT, self._request_timeout), self._request_timeout),
+            **arguments,
         )
         if response.status_code >= 400:
             raise plivo_errors.PlivoRestError(
                 f"Received status code {response.status_code}: {response.text[:200]}"
             )
-        try:
-            return response.json()
-        except ValueError:
-            return None
+        return response
 
 
 def _point_sdk_at(base_url: str) -> None:
