@@ -13,6 +13,7 @@ from responses import matchers
 from tests.support import campaigns as support
 from tests.support import plivo_api as api
 from voiceagent.campaigns import manage
+from voiceagent.campaigns.dialer import DialReport
 from voiceagent.campaigns.models import CreateCampaignRequest
 from voiceagent.campaigns.outcomes import apply_outcomes
 from voiceagent.campaigns.service import campaign_settings
@@ -57,6 +58,17 @@ def _outcome(campaign_id: str, row: int, attempt: int, outcome: str, now: Any) -
     )
     assert failed == []
     return counts
+
+
+def _sweep(clock: support.FakeClock) -> Counter[str]:
+    return sweep(
+        calls=open_store(),
+        campaigns=open_campaign_store(),
+        queue=support.queue(),
+        settings=get_settings(),
+        campaign_settings=campaign_settings,
+        now=clock.moment,
+    )
 
 
 @pytest.fixture
@@ -129,6 +141,19 @@ def test_calls_start_on_ticks_at_least_one_account_tick_apart(
     assert times[1] - times[0] >= tick - 1e-6  # epoch floats: microsecond resolution
 
 
+def _dies_in(
+    monkeypatch: pytest.MonkeyPatch, where: str, clock: support.FakeClock, messages: Any
+) -> DialReport:
+    """Dial ``messages`` with the container gone at ``where`` (a dialer function): nothing after it runs."""
+
+    def container_gone(*_: Any, **__: Any) -> None:
+        raise RuntimeError("container gone")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(f"voiceagent.campaigns.dialer.{where}", container_gone)
+        return support.dial(clock, messages)
+
+
 def _placement(campaign_id: str, row: int, attempt: int = 1) -> dict[str, Any]:
     return open_store().placements.get(f"{campaign_id}-{row:07d}-{attempt}") or {}
 
@@ -175,12 +200,7 @@ def test_a_dialer_that_dies_before_arming_leaves_nothing_in_doubt(
     created = _create()
     messages = support.drain()
 
-    def died(*_: Any) -> None:
-        raise RuntimeError("container gone")
-
-    with monkeypatch.context() as patch:
-        patch.setattr("voiceagent.campaigns.dialer._fire", died)
-        crashed = support.dial(support.at(NOON_NEW_YORK), messages)
+    crashed = _dies_in(monkeypatch, "_fire", support.at(NOON_NEW_YORK), messages)
     assert len(crashed.failed_message_ids) == 2
     assert {_placement(created.campaign_id, row)["state"] for row in (2, 3)} == {"not_sent"}
 
@@ -197,12 +217,7 @@ def test_a_placement_armed_when_its_dialer_died_is_never_sent_again(
     messages = support.drain()
     clock = support.at(NOON_NEW_YORK)
 
-    def died_after_arming(*_: Any, **__: Any) -> None:
-        raise RuntimeError("container gone")  # armed, then gone: the POST may or may not have left
-
-    with monkeypatch.context() as patch:
-        patch.setattr("voiceagent.campaigns.dialer.send_placement", died_after_arming)
-        support.dial(clock, messages)
+    _dies_in(monkeypatch, "send_placement", clock, messages)  # armed, then gone: the POST may have left
     assert _placement(created.campaign_id, 2)["state"] == "placed"
 
     again = support.dial(clock, messages)
@@ -222,26 +237,10 @@ def _in_doubt(monkeypatch: pytest.MonkeyPatch) -> tuple[str, support.FakeClock]:
     messages = support.drain()
     clock = support.at(NOON_NEW_YORK)
 
-    def died_after_arming(*_: Any, **__: Any) -> None:
-        raise RuntimeError("container gone")
-
-    with monkeypatch.context() as patch:
-        patch.setattr("voiceagent.campaigns.dialer.send_placement", died_after_arming)
-        support.dial(clock, messages)
+    _dies_in(monkeypatch, "send_placement", clock, messages)
     support.dial(clock, messages)
     clock.now += get_settings().campaign_attempt_timeout_seconds + 60
     return created.campaign_id, clock
-
-
-def _sweep(clock: support.FakeClock) -> Counter[str]:
-    return sweep(
-        calls=open_store(),
-        campaigns=open_campaign_store(),
-        queue=support.queue(),
-        settings=get_settings(),
-        campaign_settings=campaign_settings,
-        now=clock.moment,
-    )
 
 
 def _plivo_lists(plivo: responses.RequestsMock, ended: list[dict[str, Any]], live: list[str]) -> None:
@@ -334,14 +333,7 @@ def test_an_outcome_settles_its_attempt_once_and_retries_as_the_rule_says(
     assert (state["active"], state["remaining"], state["retries_waiting"]) == (0, 1, 1)
 
     clock.now += 120  # the retry is due: the sweeper dispatches it, the second busy ends the contact
-    sweep(
-        calls=open_store(),
-        campaigns=open_campaign_store(),
-        queue=support.queue(),
-        settings=get_settings(),
-        campaign_settings=campaign_settings,
-        now=clock.moment,
-    )
+    _sweep(clock)
     (message,) = [m for _, m in support.drain()]
     assert (message.row, message.attempt) == (3, 2)
     support.dial(clock, [("retry", message)])
@@ -434,14 +426,7 @@ def test_the_sweeper_settles_an_attempt_plivo_never_reported(
     support.dial(clock)
     clock.now += get_settings().campaign_attempt_timeout_seconds + 60
 
-    counts = sweep(
-        calls=open_store(),
-        campaigns=open_campaign_store(),
-        queue=support.queue(),
-        settings=get_settings(),
-        campaign_settings=campaign_settings,
-        now=clock.moment,
-    )
+    counts = _sweep(clock)
 
     assert counts["settled"] == 2
     assert counts["completed"] == 1
