@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -165,6 +166,7 @@ def plivo_webhook(
 
     def register(handler: WebhookHandler[WebhookT]) -> WebhookHandler[WebhookT]:
         def route() -> Response[str]:
+            received = utcnow()  # the nonce lives as long as the records this request writes
             event = app.current_event
             path = route_path(event)
             params, nonce = verified_params(event)
@@ -180,7 +182,7 @@ def plivo_webhook(
                 return Response(replayed.status_code, replayed.content_type, replayed.body)
             response = handler(webhook, event)
             if response.status_code == 200:
-                _remember(nonce, path, response)
+                _remember(nonce, path, response, received)
             return response
 
         for path in paths:
@@ -190,14 +192,14 @@ def plivo_webhook(
     return register
 
 
-def _remember(nonce: str, path: str, response: Response[str]) -> None:
+def _remember(nonce: str, path: str, response: Response[str], received: datetime) -> None:
     """Remember a request that took effect. If that fails the action still happened: answer Plivo anyway
     (the nonce stays open to a replay, which every transition's condition keeps harmless), and say so."""
     body = response.body if isinstance(response.body, str) else ""
     content_type = str(response.headers.get("Content-Type") or XML)
     try:
         open_store().nonces.remember(
-            nonce, path, StoredAnswer(response.status_code, content_type, body), utcnow()
+            nonce, path, StoredAnswer(response.status_code, content_type, body), received
         )
     except (ClientError, BotoCoreError) as exc:
         observability.add("WebhookNonceNotRemembered")
